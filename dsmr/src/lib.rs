@@ -1,0 +1,2 @@
+//! Work in progress: see the `dsmr` crate issue. Nothing here is implemented yet.
+#![no_std]

@@ -1,0 +1,2 @@
+//! Work in progress. Nothing here is implemented yet.
+#![no_std]

@@ -1,0 +1,1 @@
+//! Work in progress. Nothing here is implemented yet.
