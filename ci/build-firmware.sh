@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the ESP32 board firmware (firmware/m5stickc) and prints its flash and static RAM size.
+#
+#   ci/build-firmware.sh            # ESP32-C3 variant (stable Rust, riscv32imc-unknown-none-elf)
+#   ci/build-firmware.sh esp32c3    # the same
+#   ci/build-firmware.sh esp32      # the M5StickC (Xtensa): needs espup's `esp` toolchain
+#
+# Extra arguments after the chip go to cargo (e.g. --no-default-features --features esp32c3).
+# The ELF path is printed last, for espflash (`espflash flash --monitor <elf>`).
+set -euo pipefail
+cd "$(dirname "$0")/../firmware/m5stickc"
+chip="${1:-esp32c3}"
+[ $# -gt 0 ] && shift
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+
+case "$chip" in
+  esp32c3)
+    target=riscv32imc-unknown-none-elf
+    cargo build --release --locked "$@"
+    ;;
+  esp32)
+    target=xtensa-esp32-none-elf
+    if ! rustup toolchain list 2>/dev/null | grep -q '^esp\b'; then
+      cat >&2 <<'MSG'
+error: the M5StickC (ESP32, Xtensa) build needs Espressif's `esp` Rust toolchain, which is not installed.
+Install it on a machine that can reach GitHub, then run this script again:
+    cargo install espup --locked
+    espup install            # installs the `esp` toolchain and writes ~/export-esp.sh
+    . ~/export-esp.sh
+See firmware/m5stickc/README.md. The ESP32-C3 variant builds on stable: ci/build-firmware.sh esp32c3
+MSG
+      exit 2
+    fi
+    # esp32.toml sets the Xtensa target, build-std and the M5StickC's minimum chip revision.
+    cargo +esp build --release --locked --config esp32.toml \
+      --no-default-features --features esp32 "$@"
+    ;;
+  *)
+    echo "error: unknown chip '$chip' (expected esp32c3 or esp32)" >&2
+    exit 2
+    ;;
+esac
+
+elf="$target_dir/$target/release/firmware-m5stickc"
+[[ "$elf" = /* ]] || elf="$PWD/$elf"
+bash elf-size.sh "$elf"
+echo "elf: $elf"

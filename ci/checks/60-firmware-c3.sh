@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds (compiles and links) the ESP32-C3 variant of the board firmware, so API drift in esp-hal,
+# esp-radio or firmware-app fails CI, and prints the image's flash and static RAM size.
+# The M5StickC (Xtensa) variant needs espup's toolchain and is built on the bench: see
+# firmware/m5stickc/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+start=$(date +%s)
+bash ci/build-firmware.sh esp32c3
+echo "firmware-c3 build: $(( $(date +%s) - start )) s"
