@@ -1,0 +1,407 @@
+//! Streaming framer: bytes in, whole telegrams out.
+//!
+//! [`Framer::feed`] takes any slice of received bytes (a telegram may be split across any number of
+//! reads), consumes bytes until the next event and returns how many it consumed together with the
+//! event, if any. `None` as event means "need more bytes"; it is never an error.
+//!
+//! Guarantees: never panics on any input, never allocates, the buffer is the const generic `N`
+//! bytes (a telegram longer than `N` is reported as [`FrameError::Oversize`] and skipped). Garbage
+//! before `/` is skipped and counted. Every problem is a distinct, counted [`FrameError`].
+
+use crate::crc::CrcKind;
+use core::fmt;
+
+/// What went wrong with one telegram. Each variant is counted in [`FramerStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The CRC after `!` does not match the bytes from `/` through `!`.
+    CrcMismatch {
+        /// The CRC the meter wrote.
+        given: u16,
+        /// The CRC of the received bytes.
+        computed: u16,
+    },
+    /// The telegram did not fit in the framer's buffer; it was dropped up to the next `/`.
+    Oversize {
+        /// The buffer size (the const generic `N`).
+        limit: usize,
+    },
+    /// A new `/` arrived before the `!` of the telegram in progress (or input ended).
+    Truncated {
+        /// How many bytes of the dropped telegram had arrived.
+        received: usize,
+    },
+    /// A line of the telegram does not have the shape of a P1 line.
+    Malformed {
+        /// 1-based line number within the telegram (the header is line 1).
+        line: u16,
+        /// What is wrong with it.
+        kind: MalformedKind,
+    },
+}
+
+/// The kind of a [`FrameError::Malformed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MalformedKind {
+    /// The header line is shorter than `/XXX5`.
+    Header,
+    /// A data line does not start with a digit or `(`, or does not end with `)`.
+    Line,
+    /// The text after `!` is not 0, 3 or 4 hex digits followed by the line end.
+    Crc,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FrameError::CrcMismatch { given, computed } => {
+                write!(f, "CRC mismatch: telegram says {given:04X}, computed {computed:04X}")
+            }
+            FrameError::Oversize { limit } => write!(f, "telegram longer than the {limit}-byte buffer"),
+            FrameError::Truncated { received } => {
+                write!(f, "telegram truncated after {received} bytes (no '!' before the next '/' or end of input)")
+            }
+            FrameError::Malformed { line, kind } => {
+                let what = match kind {
+                    MalformedKind::Header => "header line too short",
+                    MalformedKind::Line => "line is not OBIS(value)... ",
+                    MalformedKind::Crc => "CRC field is not 3-4 hex digits",
+                };
+                write!(f, "malformed telegram, line {line}: {what}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+/// Counters of everything the framer has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FramerStats {
+    /// Telegrams delivered (CRC valid or absent).
+    pub telegrams: u32,
+    /// Telegrams delivered without a CRC (DSMR 2.2/3 style `!` line).
+    pub without_crc: u32,
+    /// [`FrameError::CrcMismatch`] events.
+    pub crc_mismatch: u32,
+    /// [`FrameError::Oversize`] events.
+    pub oversize: u32,
+    /// [`FrameError::Truncated`] events.
+    pub truncated: u32,
+    /// [`FrameError::Malformed`] events.
+    pub malformed: u32,
+    /// Bytes skipped outside telegrams (CR and LF not counted).
+    pub garbage_bytes: u32,
+}
+
+/// A whole telegram as received, from `/` through the CRC digits (no trailing CR LF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The telegram's bytes.
+    pub bytes: &'a [u8],
+    /// The verified CRC, or `None` for a telegram without one.
+    pub crc: Option<u16>,
+}
+
+impl<'a> Frame<'a> {
+    /// The zero-copy view of this telegram.
+    pub fn telegram(&self) -> crate::Telegram<'a> {
+        crate::Telegram::from_verified(self.bytes, self.crc)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for `/`.
+    Idle,
+    /// In the header line.
+    Header,
+    /// In the data lines.
+    Body,
+    /// After `!`.
+    Crc,
+    /// Skipping an oversize telegram up to the next `/`.
+    Discard,
+}
+
+/// A streaming P1 framer with an `N`-byte buffer (use at least 4096: Belgian telegrams exceed 2 KiB).
+#[derive(Debug, Clone)]
+pub struct Framer<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    state: State,
+    crc_kind: CrcKind,
+    line_start: usize,
+    line_no: u16,
+    bad_line: Option<(u16, MalformedKind)>,
+    bang: usize,
+    crc_digits: u8,
+    crc_value: u16,
+    crc_bad: bool,
+    stats: FramerStats,
+}
+
+impl<const N: usize> Default for Framer<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Framer<N> {
+    /// A framer checking CRC-16/ARC.
+    pub const fn new() -> Self {
+        Self::with_crc(CrcKind::Arc)
+    }
+
+    /// A framer checking the given CRC kind.
+    pub const fn with_crc(crc_kind: CrcKind) -> Self {
+        Framer {
+            buf: [0; N],
+            len: 0,
+            state: State::Idle,
+            crc_kind,
+            line_start: 0,
+            line_no: 0,
+            bad_line: None,
+            bang: 0,
+            crc_digits: 0,
+            crc_value: 0,
+            crc_bad: false,
+            stats: FramerStats {
+                telegrams: 0,
+                without_crc: 0,
+                crc_mismatch: 0,
+                oversize: 0,
+                truncated: 0,
+                malformed: 0,
+                garbage_bytes: 0,
+            },
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> FramerStats {
+        self.stats
+    }
+
+    /// True while a telegram has started but not ended.
+    pub fn in_telegram(&self) -> bool {
+        matches!(self.state, State::Header | State::Body | State::Crc)
+    }
+
+    /// Drops any partial telegram (e.g. after a silence on the line) without counting it.
+    pub fn reset(&mut self) {
+        self.state = State::Idle;
+        self.len = 0;
+    }
+
+    fn start(&mut self) {
+        self.len = 0;
+        self.line_start = 0;
+        self.line_no = 1;
+        self.bad_line = None;
+        self.crc_digits = 0;
+        self.crc_value = 0;
+        self.crc_bad = false;
+        self.state = State::Header;
+    }
+
+    fn note_bad(&mut self, kind: MalformedKind) {
+        if self.bad_line.is_none() {
+            self.bad_line = Some((self.line_no, kind));
+        }
+    }
+
+    fn error(&mut self, e: FrameError) -> Option<Result<Frame<'_>, FrameError>> {
+        match e {
+            FrameError::CrcMismatch { .. } => self.stats.crc_mismatch += 1,
+            FrameError::Oversize { .. } => self.stats.oversize += 1,
+            FrameError::Truncated { .. } => self.stats.truncated += 1,
+            FrameError::Malformed { .. } => self.stats.malformed += 1,
+        }
+        Some(Err(e))
+    }
+
+    /// Ends the telegram after the CRC field; called at its line end (or at 4 digits).
+    fn complete(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+        self.state = State::Idle;
+        if self.crc_bad || self.crc_digits == 1 || self.crc_digits == 2 {
+            let line = self.line_no;
+            return self.error(FrameError::Malformed { line, kind: MalformedKind::Crc });
+        }
+        if let Some((line, kind)) = self.bad_line {
+            return self.error(FrameError::Malformed { line, kind });
+        }
+        let crc = if self.crc_digits == 0 {
+            None
+        } else {
+            let covered = self.buf.get(..=self.bang).unwrap_or(&[]);
+            let computed = self.crc_kind.compute(covered);
+            if computed != self.crc_value {
+                let given = self.crc_value;
+                return self.error(FrameError::CrcMismatch { given, computed });
+            }
+            Some(computed)
+        };
+        self.stats.telegrams += 1;
+        if crc.is_none() {
+            self.stats.without_crc += 1;
+        }
+        let bytes = self.buf.get(..self.len).unwrap_or(&[]);
+        Some(Ok(Frame { bytes, crc }))
+    }
+
+    fn push(&mut self, b: u8) -> bool {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Checks the line ending at `self.len` (exclusive, LF not yet stored).
+    fn end_line(&mut self) {
+        let line = self.buf.get(self.line_start..self.len).unwrap_or(&[]);
+        let line = match line.split_last() {
+            Some((b'\r', rest)) => rest,
+            _ => line,
+        };
+        if self.line_no == 1 {
+            if line.len() < 5 {
+                self.note_bad(MalformedKind::Header);
+            }
+        } else if let (Some(&first), Some(&last)) = (line.first(), line.last()) {
+            if !(first.is_ascii_digit() || first == b'(') || last != b')' {
+                self.note_bad(MalformedKind::Line);
+            }
+        }
+        self.line_no = self.line_no.saturating_add(1);
+    }
+
+    /// Consumes bytes from `input` up to and including the next event.
+    ///
+    /// Returns the number of bytes consumed and the event: `Some(Ok(frame))` for a whole telegram
+    /// with a valid (or no) CRC, `Some(Err(_))` for a dropped telegram, `None` when all of `input`
+    /// was consumed and more bytes are needed. Call again with the rest of `input`.
+    pub fn feed(&mut self, input: &[u8]) -> (usize, Option<Result<Frame<'_>, FrameError>>) {
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
+            match self.state {
+                State::Idle | State::Discard => {
+                    if b == b'/' {
+                        self.start();
+                        continue;
+                    }
+                    if self.state == State::Idle && b != b'\r' && b != b'\n' {
+                        self.stats.garbage_bytes = self.stats.garbage_bytes.saturating_add(1);
+                    }
+                    i += 1;
+                }
+                State::Header | State::Body => {
+                    if b == b'/' && (self.state == State::Body || self.len > 0) {
+                        let received = self.len;
+                        self.state = State::Idle;
+                        return (i, self.error(FrameError::Truncated { received }));
+                    }
+                    // Fast path: copy a run of ordinary bytes at once.
+                    let rest = input.get(i..).unwrap_or(&[]);
+                    let run = rest
+                        .iter()
+                        .position(|&c| c == b'\n' || c == b'/' || (c == b'!' && self.state == State::Body))
+                        .unwrap_or(rest.len());
+                    if run > 0 {
+                        let room = N - self.len;
+                        if run > room {
+                            return (i + room, self.oversize());
+                        }
+                        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..self.len + run), rest.get(..run)) {
+                            dst.copy_from_slice(src);
+                        }
+                        self.len += run;
+                        i += run;
+                        continue;
+                    }
+                    if b == b'/' {
+                        // A '/' at the very start of the header is stored by the run above only
+                        // when len > 0; the opening '/' lands here.
+                        if !self.push(b) {
+                            return (i, self.oversize());
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    if b == b'\n' {
+                        self.end_line();
+                        if !self.push(b) {
+                            return (i, self.oversize());
+                        }
+                        self.line_start = self.len;
+                        if self.state == State::Header {
+                            self.state = State::Body;
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    // '!' in the body.
+                    if self.line_start != self.len {
+                        // '!' in the middle of a line: the line before it is cut off.
+                        self.end_line();
+                    }
+                    self.bang = self.len;
+                    if !self.push(b) {
+                        return (i, self.oversize());
+                    }
+                    self.state = State::Crc;
+                    i += 1;
+                }
+                State::Crc => match b {
+                    b'\r' => i += 1,
+                    b'\n' => return (i + 1, self.complete()),
+                    b'/' => return (i, self.complete()),
+                    _ => {
+                        match crate::value::hex_digit(b) {
+                            Some(d) if !self.crc_bad => {
+                                self.crc_value = (self.crc_value << 4) | u16::from(d);
+                                self.crc_digits += 1;
+                                if !self.push(b) {
+                                    return (i, self.oversize());
+                                }
+                                if self.crc_digits == 4 {
+                                    return (i + 1, self.complete());
+                                }
+                            }
+                            _ => self.crc_bad = true,
+                        }
+                        i += 1;
+                    }
+                },
+            }
+        }
+        (i, None)
+    }
+
+    fn oversize(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+        self.state = State::Discard;
+        self.len = 0;
+        self.error(FrameError::Oversize { limit: N })
+    }
+
+    /// Signals the end of input: a telegram in progress is reported as truncated, except one whose
+    /// CRC field is complete but had no line end yet (3-digit or absent CRC), which is delivered.
+    pub fn finish(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+        match self.state {
+            State::Crc => self.complete(),
+            State::Header | State::Body => {
+                let received = self.len;
+                self.state = State::Idle;
+                self.error(FrameError::Truncated { received })
+            }
+            State::Idle | State::Discard => None,
+        }
+    }
+}

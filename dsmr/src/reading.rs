@@ -1,0 +1,668 @@
+//! The typed reading: every object of DSMR 2.2/3.0/4.x/5.0.2, e-MUCS (Belgium) and Luxembourg
+//! (Smarty) that a gateway needs, in fixed-size storage.
+//!
+//! [`Reading::decode`] never fails and never panics: objects it does not know are counted in
+//! [`Reading::unknown_objects`] (the [`Telegram`] view still has them), and values that are
+//! malformed, too long or in the wrong unit are left out and described in [`Reading::issues`].
+
+use crate::telegram::{Line, Obis, Telegram, Value};
+use crate::value::{decode_hex, Dimension, Fixed, Quantity, Timestamp, Unit};
+use heapless::Vec;
+
+/// Longest header line kept (bytes after `/`).
+pub const HEADER_CAP: usize = 64;
+/// Longest identifier kept, as written (DSMR: Sn with n up to 96).
+pub const ID_CAP: usize = 96;
+/// Longest decoded text message kept (DSMR 5.0.2: up to 1024 characters).
+pub const TEXT_CAP: usize = 1024;
+/// Longest decoded text code kept (`0-0:96.13.1`, DSMR 3/4: up to 16 bytes; 64 allowed).
+pub const TEXT_CODE_CAP: usize = 64;
+/// Power-failure log entries kept (DSMR: at most 10).
+pub const FAILURE_LOG_CAP: usize = 10;
+/// Monthly peaks kept (e-MUCS: 13 months).
+pub const PEAK_HISTORY_CAP: usize = 13;
+/// Issues kept in detail (all are counted in [`Reading::issue_count`]).
+pub const ISSUES_CAP: usize = 8;
+/// M-Bus channels (1..=4).
+pub const MBUS_CHANNELS: usize = 4;
+
+/// Bytes as written by the meter (not necessarily UTF-8: headers can hold 0x02 or 0xAB).
+pub type Bytes<const N: usize> = Vec<u8, N>;
+
+/// One entry of the power-failure event log (`1-0:99.97.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PowerFailure {
+    /// When the failure ended (DSMR 5.0.2 §6.11: the timestamp is the end time).
+    pub end: Timestamp,
+    /// How long it lasted, in seconds.
+    pub duration_s: u64,
+}
+
+/// A peak demand with the time it occurred (`1-0:1.6.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peak {
+    /// When the peak occurred.
+    pub occurred: Timestamp,
+    /// The peak (kW).
+    pub value: Quantity,
+}
+
+/// One month of the e-MUCS peak history (`0-0:98.1.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MonthlyPeak {
+    /// Start of the month the entry is for.
+    pub month: Timestamp,
+    /// When the peak occurred (meters write placeholders such as `632525252525W` for none).
+    pub occurred: Timestamp,
+    /// The peak (kW).
+    pub value: Quantity,
+}
+
+/// Which object carried an M-Bus device's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MBusValueKind {
+    /// `0-n:24.2.1`: DSMR 4/5 last (5-minute or hourly) value, gas temperature-corrected.
+    Corrected,
+    /// `0-n:24.2.3`: e-MUCS gas, not temperature-corrected.
+    Uncorrected,
+    /// `0-n:24.3.0`: DSMR 2.2/3 profile line with the value on the next line.
+    Legacy,
+}
+
+/// The last value of an M-Bus device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MBusValue {
+    /// Which object it came from.
+    pub kind: MBusValueKind,
+    /// Capture time (absent in some DSMR 2.2 lines).
+    pub timestamp: Option<Timestamp>,
+    /// The value (m3 for gas and water, GJ for heat, kWh for an E-meter; unitless on unused slots).
+    pub value: Quantity,
+}
+
+/// An M-Bus device on channel 1..4.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MBusDevice {
+    /// Device type (`0-n:24.1.0`): 3 gas, 4 heat, 7 water, ... See [`MBusDevice::kind`].
+    pub device_type: Option<u16>,
+    /// Equipment identifier as written (`0-n:96.1.0`, or `0-n:96.1.1` in Belgium); hex.
+    pub equipment_id: Option<Bytes<ID_CAP>>,
+    /// The last value.
+    pub value: Option<MBusValue>,
+    /// Valve position (`0-n:24.4.0`).
+    pub valve: Option<u8>,
+    /// Breaker / switch position (`0-n:96.3.10`, Luxembourg).
+    pub switch_position: Option<u8>,
+}
+
+/// What an M-Bus device type number means (EN 13757-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// 2
+    Electricity,
+    /// 3
+    Gas,
+    /// 4
+    Heat,
+    /// 6
+    WarmWater,
+    /// 7
+    Water,
+    /// 10, 11
+    Cooling,
+    /// Anything else.
+    Other(u16),
+}
+
+impl MBusDevice {
+    /// The device type as a kind.
+    pub fn kind(&self) -> Option<DeviceKind> {
+        self.device_type.map(|t| match t {
+            2 => DeviceKind::Electricity,
+            3 => DeviceKind::Gas,
+            4 => DeviceKind::Heat,
+            6 => DeviceKind::WarmWater,
+            7 => DeviceKind::Water,
+            10 | 11 => DeviceKind::Cooling,
+            n => DeviceKind::Other(n),
+        })
+    }
+
+    /// True when no object of this channel was present.
+    pub fn is_empty(&self) -> bool {
+        *self == MBusDevice::default()
+    }
+}
+
+/// A text message (`0-0:96.13.0`), hex-decoded when it was hex.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TextMessage<const N: usize> {
+    /// The decoded bytes (or the text as written when it was not hex).
+    pub bytes: Bytes<N>,
+    /// True when the meter wrote hex and `bytes` is its decoding.
+    pub was_hex: bool,
+}
+
+/// What is wrong with an object (see [`Issue`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IssueKind {
+    /// The line is not `OBIS(value)...`.
+    MalformedLine,
+    /// A value could not be read (not a number, timestamp, ... where one is expected).
+    BadValue,
+    /// The unit does not measure what the spec says (value left out), or no unit was written
+    /// where the spec has one (value kept, unit `None`).
+    UnitMismatch {
+        /// What the spec says the object measures.
+        expected: Dimension,
+        /// The unit written, if any and recognised.
+        found: Option<Unit>,
+    },
+    /// A unit string that is not recognised (value left out).
+    UnknownUnit,
+    /// More entries or characters than the fixed storage holds (the rest is dropped).
+    TooLong,
+}
+
+/// A problem with one object of a telegram. Never fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Issue {
+    /// The object (`None` for a line whose OBIS could not be read).
+    pub obis: Option<Obis>,
+    /// 1-based line number in the telegram.
+    pub line: u16,
+    /// What is wrong.
+    pub kind: IssueKind,
+}
+
+/// Everything a telegram said, typed. Field names say the direction from the grid's point of view:
+/// `import` is energy delivered to the client (`1.8.x`, `1.7.0`), `export` delivered by the client.
+///
+/// Arrays indexed by tariff hold the total (`x.8.0`) at index 0 and tariffs 1..=4 at 1..=4. Arrays
+/// indexed by phase hold L1, L2, L3.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reading {
+    /// Header line without `/`, e.g. `ISK5\2M550E-1012`.
+    pub header: Bytes<HEADER_CAP>,
+    /// `1-3:0.2.8` P1 version (`42`, `50`).
+    pub version: Option<Bytes<8>>,
+    /// `0-0:96.1.4` e-MUCS (Belgium) version (`50217`).
+    pub be_version: Option<Bytes<ID_CAP>>,
+    /// `0-0:1.0.0` telegram timestamp.
+    pub timestamp: Option<Timestamp>,
+    /// `0-0:96.1.1` equipment identifier, as written (hex).
+    pub equipment_id: Option<Bytes<ID_CAP>>,
+    /// `0-0:96.1.0` meter serial (Iskra IE.5, E.ON HU), as written.
+    pub meter_serial: Option<Bytes<ID_CAP>>,
+    /// `0-0:42.0.0` logical device name (Luxembourg, E.ON HU), as written.
+    pub device_name: Option<Bytes<ID_CAP>>,
+    /// `1-0:1.8.0` .. `1-0:1.8.4` energy imported (total, T1..T4).
+    pub energy_import: [Option<Quantity>; 5],
+    /// `1-0:2.8.0` .. `1-0:2.8.4` energy exported.
+    pub energy_export: [Option<Quantity>; 5],
+    /// `1-0:3.8.0` .. `1-0:3.8.4` reactive energy imported.
+    pub reactive_energy_import: [Option<Quantity>; 5],
+    /// `1-0:4.8.0` .. `1-0:4.8.4` reactive energy exported.
+    pub reactive_energy_export: [Option<Quantity>; 5],
+    /// `0-0:96.14.0` tariff indicator.
+    pub tariff: Option<u16>,
+    /// `1-0:1.7.0` power imported.
+    pub power_import: Option<Quantity>,
+    /// `1-0:2.7.0` power exported.
+    pub power_export: Option<Quantity>,
+    /// `1-0:3.7.0` reactive power imported.
+    pub reactive_power_import: Option<Quantity>,
+    /// `1-0:4.7.0` reactive power exported.
+    pub reactive_power_export: Option<Quantity>,
+    /// `1-0:9.7.0` apparent power imported (Luxembourg).
+    pub apparent_power_import: Option<Quantity>,
+    /// `1-0:10.7.0` apparent power exported (Luxembourg).
+    pub apparent_power_export: Option<Quantity>,
+    /// `1-0:13.7.0` power factor (unitless).
+    pub power_factor: Option<Fixed>,
+    /// `1-0:14.7.0` frequency.
+    pub frequency: Option<Quantity>,
+    /// `0-0:17.0.0` threshold / limiter (kW, A in DSMR 3, kVA in Luxembourg).
+    pub threshold: Option<Quantity>,
+    /// `0-0:96.3.10` switch / breaker position.
+    pub switch_position: Option<u8>,
+    /// `0-0:96.7.21` number of power failures.
+    pub power_failures: Option<u32>,
+    /// `0-0:96.7.9` number of long power failures.
+    pub long_power_failures: Option<u32>,
+    /// `1-0:99.97.0` power-failure event log; `Some(empty)` for `1-0:99.97.0()` or a zero count.
+    pub power_failure_log: Option<Vec<PowerFailure, FAILURE_LOG_CAP>>,
+    /// `1-0:32.32.0`, `52.32.0`, `72.32.0` voltage sags per phase.
+    pub voltage_sags: [Option<u32>; 3],
+    /// `1-0:32.36.0`, `52.36.0`, `72.36.0` voltage swells per phase.
+    pub voltage_swells: [Option<u32>; 3],
+    /// `0-0:96.13.0` text message.
+    pub text_message: Option<TextMessage<TEXT_CAP>>,
+    /// `0-0:96.13.1` text code (DSMR 3/4).
+    pub text_code: Option<TextMessage<TEXT_CODE_CAP>>,
+    /// `1-0:32.7.0`, `52.7.0`, `72.7.0` voltage per phase.
+    pub voltage: [Option<Quantity>; 3],
+    /// `1-0:31.7.0`, `51.7.0`, `71.7.0` current per phase.
+    pub current: [Option<Quantity>; 3],
+    /// `1-0:21.7.0`, `41.7.0`, `61.7.0` power imported per phase.
+    pub power_import_phase: [Option<Quantity>; 3],
+    /// `1-0:22.7.0`, `42.7.0`, `62.7.0` power exported per phase.
+    pub power_export_phase: [Option<Quantity>; 3],
+    /// `1-0:31.4.0`, `51.4.0`, `71.4.0` fuse / current-limit threshold per phase (e-MUCS, E.ON HU).
+    pub fuse_threshold: [Option<Quantity>; 3],
+    /// `1-0:1.4.0` current average demand (e-MUCS quarter-hour).
+    pub average_demand: Option<Quantity>,
+    /// `1-0:1.6.0` maximum demand this month (e-MUCS).
+    pub max_demand_month: Option<Peak>,
+    /// `0-0:98.1.0` maximum demand of the last 13 months (e-MUCS).
+    pub max_demand_history: Option<Vec<MonthlyPeak, PEAK_HISTORY_CAP>>,
+    /// M-Bus channels 1..=4 at index 0..=3.
+    pub mbus: [Option<MBusDevice>; MBUS_CHANNELS],
+    /// Lines with an OBIS code this type has no field for (they stay in the [`Telegram`] view).
+    pub unknown_objects: u16,
+    /// The first [`ISSUES_CAP`] issues.
+    pub issues: Vec<Issue, ISSUES_CAP>,
+    /// How many issues there were in all.
+    pub issue_count: u16,
+}
+
+impl Reading {
+    /// Decodes a telegram view. Never fails; see [`Reading::issues`].
+    pub fn decode(telegram: &Telegram<'_>) -> Reading {
+        let mut r = Reading::default();
+        r.fill(telegram);
+        r
+    }
+
+    /// Like [`Reading::decode`] but overwrites `self` in place (no large value on the stack).
+    pub fn fill(&mut self, telegram: &Telegram<'_>) {
+        *self = Reading::default();
+        let h = telegram.header();
+        let h = h.get(..HEADER_CAP.min(h.len())).unwrap_or(&[]);
+        let _ = self.header.extend_from_slice(h);
+        for line in telegram.lines() {
+            match line {
+                Ok(line) => self.object(&line),
+                Err(e) => self.issue(None, e.line, IssueKind::MalformedLine),
+            }
+        }
+    }
+
+    /// Records an issue.
+    fn issue(&mut self, obis: Option<Obis>, line: u16, kind: IssueKind) {
+        self.issue_count = self.issue_count.saturating_add(1);
+        let _ = self.issues.push(Issue { obis, line, kind });
+    }
+
+    /// The M-Bus device on `channel` (1..=4).
+    pub fn mbus_channel(&self, channel: u8) -> Option<&MBusDevice> {
+        self.mbus.get(usize::from(channel).checked_sub(1)?)?.as_ref()
+    }
+
+    /// The first M-Bus device whose type is gas (3), if any.
+    pub fn gas(&self) -> Option<&MBusDevice> {
+        self.mbus.iter().flatten().find(|d| d.kind() == Some(DeviceKind::Gas))
+    }
+
+    fn quantity(&mut self, line: &Line<'_>, v: Option<Value<'_>>, dims: &[Dimension]) -> Option<Quantity> {
+        let Some(v) = v else {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return None;
+        };
+        let Some(value) = v.fixed() else {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return None;
+        };
+        let expected = dims.first().copied();
+        match v.unit {
+            None => {
+                if let Some(expected) = expected {
+                    self.issue(Some(line.obis), line.line, IssueKind::UnitMismatch { expected, found: None });
+                }
+                Some(Quantity::new(value, None))
+            }
+            Some(u) => match Unit::parse(u) {
+                None => {
+                    self.issue(Some(line.obis), line.line, IssueKind::UnknownUnit);
+                    None
+                }
+                Some(unit) if dims.is_empty() || dims.contains(&unit.dimension()) => {
+                    Some(Quantity::new(value, Some(unit)))
+                }
+                Some(unit) => {
+                    let expected = expected.unwrap_or(unit.dimension());
+                    self.issue(Some(line.obis), line.line, IssueKind::UnitMismatch { expected, found: Some(unit) });
+                    None
+                }
+            },
+        }
+    }
+
+    fn q1(&mut self, line: &Line<'_>, dim: Dimension) -> Option<Quantity> {
+        self.quantity(line, line.value(0), &[dim])
+    }
+
+    fn uint(&mut self, line: &Line<'_>) -> Option<u32> {
+        let v = line.value(0).and_then(|v| v.uint());
+        if v.is_none() {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+        }
+        v
+    }
+
+    fn text<const N: usize>(&mut self, line: &Line<'_>) -> Option<Bytes<N>> {
+        let t = line.value(0)?.text;
+        let mut out = Bytes::new();
+        if out.extend_from_slice(t).is_err() {
+            self.issue(Some(line.obis), line.line, IssueKind::TooLong);
+            let _ = out.extend_from_slice(t.get(..N).unwrap_or(&[]));
+        }
+        Some(out)
+    }
+
+    fn message<const N: usize>(&mut self, line: &Line<'_>) -> Option<TextMessage<N>> {
+        let t = line.value(0)?.text;
+        let mut m = TextMessage { bytes: Bytes::new(), was_hex: false };
+        if t.len() % 2 == 0 && t.iter().all(u8::is_ascii_hexdigit) {
+            if t.len() / 2 > N {
+                self.issue(Some(line.obis), line.line, IssueKind::TooLong);
+            }
+            let hex = t.get(..(2 * N).min(t.len())).unwrap_or(&[]);
+            let mut buf = [0u8; N];
+            if let Some(n) = decode_hex(hex, &mut buf) {
+                let _ = m.bytes.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                m.was_hex = true;
+                return Some(m);
+            }
+        }
+        if m.bytes.extend_from_slice(t).is_err() {
+            self.issue(Some(line.obis), line.line, IssueKind::TooLong);
+            let _ = m.bytes.extend_from_slice(t.get(..N).unwrap_or(&[]));
+        }
+        Some(m)
+    }
+
+    fn mbus_dev(&mut self, channel: u8) -> Option<&mut MBusDevice> {
+        let slot = self.mbus.get_mut(usize::from(channel).checked_sub(1)?)?;
+        Some(slot.get_or_insert_with(MBusDevice::default))
+    }
+
+    fn object(&mut self, line: &Line<'_>) {
+        use Dimension as D;
+        let o = line.obis;
+        let phase = |c: u8, base: u8| -> Option<usize> {
+            match c.checked_sub(base)? {
+                0 => Some(0),
+                20 => Some(1),
+                40 => Some(2),
+                _ => None,
+            }
+        };
+        match (o.a, o.b, o.c, o.d, o.e) {
+            (1, 3, 0, 2, 8) => self.version = self.text(line),
+            (0, 0, 96, 1, 4) => self.be_version = self.text(line),
+            (0, 0, 1, 0, 0) => {
+                self.timestamp = line.value(0).and_then(|v| v.timestamp());
+                if self.timestamp.is_none() {
+                    self.issue(Some(o), line.line, IssueKind::BadValue);
+                }
+            }
+            (0, 0, 96, 1, 1) => self.equipment_id = self.text(line),
+            (0, 0, 96, 1, 0) => self.meter_serial = self.text(line),
+            (0, 0, 42, 0, 0) => self.device_name = self.text(line),
+            (1, 0, c @ 1..=4, 8, e @ 0..=4) => {
+                let dim = if c <= 2 { D::Energy } else { D::ReactiveEnergy };
+                let q = self.q1(line, dim);
+                let arr = match c {
+                    1 => &mut self.energy_import,
+                    2 => &mut self.energy_export,
+                    3 => &mut self.reactive_energy_import,
+                    _ => &mut self.reactive_energy_export,
+                };
+                if let Some(slot) = arr.get_mut(usize::from(e)) {
+                    *slot = q;
+                }
+            }
+            (0, 0, 96, 14, 0) => self.tariff = self.uint(line).and_then(|v| u16::try_from(v).ok()),
+            (1, 0, 1, 7, 0) => self.power_import = self.q1(line, D::Power),
+            (1, 0, 2, 7, 0) => self.power_export = self.q1(line, D::Power),
+            (1, 0, 3, 7, 0) => self.reactive_power_import = self.q1(line, D::ReactivePower),
+            (1, 0, 4, 7, 0) => self.reactive_power_export = self.q1(line, D::ReactivePower),
+            (1, 0, 9, 7, 0) => self.apparent_power_import = self.q1(line, D::ApparentPower),
+            (1, 0, 10, 7, 0) => self.apparent_power_export = self.q1(line, D::ApparentPower),
+            (1, 0, 13, 7, 0) => {
+                self.power_factor = line.value(0).and_then(|v| v.fixed());
+                if self.power_factor.is_none() {
+                    self.issue(Some(o), line.line, IssueKind::BadValue);
+                }
+            }
+            (1, 0, 14, 7, 0) => self.frequency = self.q1(line, D::Frequency),
+            (0, 0, 17, 0, 0) => {
+                self.threshold = self.quantity(line, line.value(0), &[D::Power, D::Current, D::ApparentPower])
+            }
+            (0, 0, 96, 3, 10) => self.switch_position = self.uint(line).and_then(|v| u8::try_from(v).ok()),
+            (0, 0, 96, 7, 21) => self.power_failures = self.uint(line),
+            (0, 0, 96, 7, 9) => self.long_power_failures = self.uint(line),
+            (1, 0, 99, 97, 0) => self.failure_log(line),
+            (1, 0, c, 32, 0) if phase(c, 32).is_some() => {
+                let v = self.uint(line);
+                if let Some(s) = phase(c, 32).and_then(|p| self.voltage_sags.get_mut(p)) {
+                    *s = v;
+                }
+            }
+            (1, 0, c, 36, 0) if phase(c, 32).is_some() => {
+                let v = self.uint(line);
+                if let Some(s) = phase(c, 32).and_then(|p| self.voltage_swells.get_mut(p)) {
+                    *s = v;
+                }
+            }
+            (0, 0, 96, 13, 0) => self.text_message = self.message(line),
+            (0, 0, 96, 13, 1) => self.text_code = self.message(line),
+            (1, 0, c, 7, 0) if phase(c, 32).is_some() => {
+                let q = self.q1(line, D::Voltage);
+                if let Some(s) = phase(c, 32).and_then(|p| self.voltage.get_mut(p)) {
+                    *s = q;
+                }
+            }
+            (1, 0, c, 7, 0) if phase(c, 31).is_some() => {
+                let q = self.q1(line, D::Current);
+                if let Some(s) = phase(c, 31).and_then(|p| self.current.get_mut(p)) {
+                    *s = q;
+                }
+            }
+            (1, 0, c, 7, 0) if phase(c, 21).is_some() => {
+                let q = self.q1(line, D::Power);
+                if let Some(s) = phase(c, 21).and_then(|p| self.power_import_phase.get_mut(p)) {
+                    *s = q;
+                }
+            }
+            (1, 0, c, 7, 0) if phase(c, 22).is_some() => {
+                let q = self.q1(line, D::Power);
+                if let Some(s) = phase(c, 22).and_then(|p| self.power_export_phase.get_mut(p)) {
+                    *s = q;
+                }
+            }
+            (1, 0, c, 4, 0) if phase(c, 31).is_some() => {
+                let q = self.q1(line, D::Current);
+                if let Some(s) = phase(c, 31).and_then(|p| self.fuse_threshold.get_mut(p)) {
+                    *s = q;
+                }
+            }
+            (1, 0, 1, 4, 0) => self.average_demand = self.q1(line, D::Power),
+            (1, 0, 1, 6, 0) => {
+                let ts = line.value(0).and_then(|v| v.timestamp());
+                let q = self.quantity(line, line.value(1), &[D::Power]);
+                match (ts, q) {
+                    (Some(occurred), Some(value)) => self.max_demand_month = Some(Peak { occurred, value }),
+                    (None, _) => self.issue(Some(o), line.line, IssueKind::BadValue),
+                    _ => {}
+                }
+            }
+            (0, 0, 98, 1, 0) => self.peak_history(line),
+            (0, ch @ 1..=4, 24, 1, 0) => {
+                let v = line.value(0).filter(|v| !v.text.is_empty()).and_then(|v| v.uint());
+                let v = v.and_then(|v| u16::try_from(v).ok());
+                if let Some(d) = self.mbus_dev(ch) {
+                    d.device_type = v;
+                }
+            }
+            (0, ch @ 1..=4, 96, 1, 0 | 1) => {
+                let id = line.value(0).filter(|v| !v.text.is_empty()).and_then(|_| self.text(line));
+                if let Some(d) = self.mbus_dev(ch) {
+                    d.equipment_id = id;
+                }
+            }
+            (0, ch @ 1..=4, 24, 2, e @ (1 | 3)) => {
+                let ts = line.value(0).and_then(|v| v.timestamp());
+                let (ts, v) = match line.len() {
+                    1 => (None, line.value(0)),
+                    _ => (ts, line.value(1)),
+                };
+                let q = self.quantity(line, v, &[D::Volume, D::Heat, D::Energy]);
+                let kind = if e == 1 { MBusValueKind::Corrected } else { MBusValueKind::Uncorrected };
+                if let Some(value) = q {
+                    if let Some(d) = self.mbus_dev(ch) {
+                        d.value = Some(MBusValue { kind, timestamp: ts, value });
+                    }
+                }
+            }
+            (0, ch @ 1..=4, 24, 3, 0) => self.legacy_gas(line, ch),
+            (0, ch @ 1..=4, 24, 4, 0) => {
+                let v = self.uint(line).and_then(|v| u8::try_from(v).ok());
+                if let Some(d) = self.mbus_dev(ch) {
+                    d.valve = v;
+                }
+            }
+            (0, ch @ 1..=4, 96, 3, 10) => {
+                let v = self.uint(line).and_then(|v| u8::try_from(v).ok());
+                if let Some(d) = self.mbus_dev(ch) {
+                    d.switch_position = v;
+                }
+            }
+            _ => self.unknown_objects = self.unknown_objects.saturating_add(1),
+        }
+    }
+
+    /// `1-0:99.97.0(n)(0-0:96.7.19)(TST)(dur*s)...` or `1-0:99.97.0()`.
+    fn failure_log(&mut self, line: &Line<'_>) {
+        let mut log = Vec::new();
+        let mut vals = line.values();
+        let count = match vals.next() {
+            Some(v) if v.is_empty() => {
+                self.power_failure_log = Some(log);
+                return;
+            }
+            Some(v) => v.uint(),
+            None => None,
+        };
+        let Some(count) = count else {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return;
+        };
+        if count > 0 && vals.next().and_then(|v| v.obis()).is_none() {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return;
+        }
+        if count == 0 {
+            // `(0)(0-0:96.7.19)` and `(0)` both mean an empty log.
+            self.power_failure_log = Some(log);
+            return;
+        }
+        let mut seen = 0u32;
+        while let (Some(t), Some(d)) = (vals.next(), vals.next()) {
+            seen += 1;
+            let end = t.timestamp();
+            let dur = d.fixed().and_then(|f| u64::try_from(f.rescale(0)?).ok());
+            let unit_ok = matches!(d.unit.map(Unit::parse), None | Some(Some(Unit::S)));
+            match (end, dur) {
+                (Some(end), Some(duration_s)) if unit_ok => {
+                    if log.push(PowerFailure { end, duration_s }).is_err() {
+                        self.issue(Some(line.obis), line.line, IssueKind::TooLong);
+                        break;
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    let found = d.known_unit();
+                    self.issue(
+                        Some(line.obis),
+                        line.line,
+                        IssueKind::UnitMismatch { expected: Dimension::Duration, found },
+                    );
+                }
+                _ => self.issue(Some(line.obis), line.line, IssueKind::BadValue),
+            }
+        }
+        if seen != count {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+        }
+        self.power_failure_log = Some(log);
+    }
+
+    /// `0-0:98.1.0(n)(1-0:1.6.0)(1-0:1.6.0)(TSTmonth)(TSTpeak)(v*kW)...`.
+    fn peak_history(&mut self, line: &Line<'_>) {
+        let mut vals = line.values();
+        let count = vals.next().and_then(|v| v.uint());
+        let (Some(count), Some(_), Some(_)) =
+            (count, vals.next().and_then(|v| v.obis()), vals.next().and_then(|v| v.obis()))
+        else {
+            // Other layouts (e.g. E.ON HU billing-period profile) stay in the view only.
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return;
+        };
+        let mut hist = Vec::new();
+        let mut seen = 0u32;
+        loop {
+            let Some(m) = vals.next() else { break };
+            if m.is_empty() && count == 0 {
+                break;
+            }
+            let (Some(p), Some(v)) = (vals.next(), vals.next()) else {
+                self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+                break;
+            };
+            seen += 1;
+            let q = self.quantity(line, Some(v), &[Dimension::Power]);
+            match (m.timestamp(), p.timestamp(), q) {
+                (Some(month), Some(occurred), Some(value)) => {
+                    if hist.push(MonthlyPeak { month, occurred, value }).is_err() {
+                        self.issue(Some(line.obis), line.line, IssueKind::TooLong);
+                        break;
+                    }
+                }
+                (_, _, None) => {}
+                _ => self.issue(Some(line.obis), line.line, IssueKind::BadValue),
+            }
+        }
+        if seen != count {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+        }
+        self.max_demand_history = Some(hist);
+    }
+
+    /// `0-n:24.3.0(TST)(00)(60)(1)(0-n:24.2.1)(m3)` + `(value)` on the next line.
+    fn legacy_gas(&mut self, line: &Line<'_>, ch: u8) {
+        let n = line.len();
+        let ts = line.value(0).and_then(|v| v.timestamp());
+        let unit_text = if n >= 2 { line.value(n - 2).map(|v| v.text) } else { None };
+        let value = line.value(n.saturating_sub(1)).and_then(|v| v.fixed());
+        let (Some(value), true) = (value, n >= 3) else {
+            self.issue(Some(line.obis), line.line, IssueKind::BadValue);
+            return;
+        };
+        let unit = match unit_text.map(Unit::parse) {
+            Some(Some(u)) => Some(u),
+            _ => {
+                self.issue(Some(line.obis), line.line, IssueKind::UnknownUnit);
+                None
+            }
+        };
+        if let Some(d) = self.mbus_dev(ch) {
+            d.value = Some(MBusValue {
+                kind: MBusValueKind::Legacy,
+                timestamp: ts,
+                value: Quantity::new(value, unit),
+            });
+        }
+    }
+}

@@ -1,0 +1,509 @@
+//! Zero-copy view of one telegram: header, lines, OBIS references, values with units.
+//!
+//! Guarantees: every function here never panics on any input and never allocates. Malformed lines
+//! are yielded as [`LineError`]s (with their line number) by [`Telegram::lines`]; they never stop
+//! the iteration.
+
+use crate::crc::CrcKind;
+use crate::value::{Fixed, Quantity, Timestamp, Unit};
+use core::fmt;
+
+/// An OBIS reduced ID `A-B:C.D.E` (value group F is not used by P1; a written `*F` is ignored).
+/// For M-Bus objects `b` is the channel (`0-1:24.2.1` is channel 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Obis {
+    /// Medium (0 abstract, 1 electricity, ...).
+    pub a: u8,
+    /// Channel.
+    pub b: u8,
+    /// Quantity.
+    pub c: u8,
+    /// Processing.
+    pub d: u8,
+    /// Tariff / storage.
+    pub e: u8,
+}
+
+impl Obis {
+    /// An OBIS reference.
+    pub const fn new(a: u8, b: u8, c: u8, d: u8, e: u8) -> Self {
+        Obis { a, b, c, d, e }
+    }
+
+    /// Parses `A-B:C.D.E` with an optional `*F` suffix; every field 0..=255.
+    pub fn parse(s: &[u8]) -> Option<Obis> {
+        let mut f = [0u8; 5];
+        let mut idx = 0usize;
+        let mut cur: u16 = 0;
+        let mut digits = 0u8;
+        let seps = [b'-', b':', b'.', b'.'];
+        let mut rest = s;
+        while let Some((&b, tail)) = rest.split_first() {
+            match b {
+                b'0'..=b'9' => {
+                    cur = cur * 10 + u16::from(b - b'0');
+                    digits += 1;
+                    if cur > 255 || digits > 3 {
+                        return None;
+                    }
+                }
+                _ if Some(&b) == seps.get(idx) => {
+                    if digits == 0 {
+                        return None;
+                    }
+                    *f.get_mut(idx)? = cur as u8;
+                    idx += 1;
+                    cur = 0;
+                    digits = 0;
+                }
+                b'*' if idx == 4 => {
+                    // Value group F: digits only.
+                    if tail.is_empty() || !tail.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                    rest = &[];
+                    continue;
+                }
+                _ => return None,
+            }
+            rest = tail;
+        }
+        if idx != 4 || digits == 0 {
+            return None;
+        }
+        *f.get_mut(4)? = cur as u8;
+        let [a, b, c, d, e] = f;
+        Some(Obis { a, b, c, d, e })
+    }
+}
+
+impl fmt::Display for Obis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}:{}.{}.{}", self.a, self.b, self.c, self.d, self.e)
+    }
+}
+
+/// Why a telegram could not be viewed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The bytes do not start with `/`.
+    NoHeader,
+    /// There is no `!` after the header.
+    NoEnd,
+    /// The text after `!` is not 0, 3 or 4 hex digits.
+    BadCrcField,
+    /// The CRC does not match.
+    CrcMismatch {
+        /// The CRC the meter wrote.
+        given: u16,
+        /// The CRC of the bytes.
+        computed: u16,
+    },
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ParseError::NoHeader => f.write_str("telegram does not start with '/'"),
+            ParseError::NoEnd => f.write_str("telegram has no '!' end line"),
+            ParseError::BadCrcField => f.write_str("CRC field after '!' is not 3-4 hex digits"),
+            ParseError::CrcMismatch { given, computed } => {
+                write!(f, "CRC mismatch: telegram says {given:04X}, computed {computed:04X}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+/// A telegram: the bytes from `/` through `!` and the CRC, viewed without copying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Telegram<'a> {
+    header: &'a [u8],
+    body: &'a [u8],
+    body_offset_line: u16,
+    crc: Option<u16>,
+}
+
+fn trim_eol(s: &[u8]) -> &[u8] {
+    let s = s.strip_suffix(b"\n").unwrap_or(s);
+    s.strip_suffix(b"\r").unwrap_or(s)
+}
+
+impl<'a> Telegram<'a> {
+    /// Views `bytes` (from `/`; anything after the CRC line is ignored) and checks the CRC-16/ARC
+    /// when one is present.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(bytes, Some(CrcKind::Arc))
+    }
+
+    /// Like [`Telegram::parse`] with a chosen CRC kind, or `None` to not check the CRC.
+    pub fn parse_with(bytes: &'a [u8], crc: Option<CrcKind>) -> Result<Self, ParseError> {
+        let (header, body, bang) = Self::split(bytes)?;
+        let after = bytes.get(bang + 1..).unwrap_or(&[]);
+        let eol = after.iter().position(|&b| b == b'\n').unwrap_or(after.len());
+        let field = trim_eol(after.get(..eol).unwrap_or(&[]));
+        let given = match field.len() {
+            0 => None,
+            3 | 4 => {
+                let mut v: u16 = 0;
+                for &b in field {
+                    v = (v << 4) | u16::from(crate::value::hex_digit(b).ok_or(ParseError::BadCrcField)?);
+                }
+                Some(v)
+            }
+            _ => return Err(ParseError::BadCrcField),
+        };
+        if let (Some(given), Some(kind)) = (given, crc) {
+            let computed = kind.compute(bytes.get(..=bang).unwrap_or(&[]));
+            if computed != given {
+                return Err(ParseError::CrcMismatch { given, computed });
+            }
+        }
+        Ok(Telegram { header, body, body_offset_line: 2, crc: given })
+    }
+
+    /// Views the lines of a telegram that lacks its `!` line (some DSMR 2.2/3 captures end without
+    /// one). There is no CRC. `Err(NoHeader)` when `bytes` does not start with `/`.
+    pub fn parse_unterminated(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        match Self::split(bytes) {
+            Ok(_) => Self::parse_with(bytes, None),
+            Err(ParseError::NoEnd) => {
+                let nl = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+                let header = trim_eol(bytes.get(1..nl).unwrap_or(&[]));
+                let body = bytes.get(nl + 1..).unwrap_or(&[]);
+                Ok(Telegram { header, body, body_offset_line: 2, crc: None })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn split(bytes: &'a [u8]) -> Result<(&'a [u8], &'a [u8], usize), ParseError> {
+        if bytes.first() != Some(&b'/') {
+            return Err(ParseError::NoHeader);
+        }
+        let nl = bytes.iter().position(|&b| b == b'\n').ok_or(ParseError::NoEnd)?;
+        let header = trim_eol(bytes.get(1..nl).unwrap_or(&[]));
+        let rest = bytes.get(nl + 1..).unwrap_or(&[]);
+        let bang_rel = rest.iter().position(|&b| b == b'!').ok_or(ParseError::NoEnd)?;
+        let body = rest.get(..bang_rel).unwrap_or(&[]);
+        Ok((header, body, nl + 1 + bang_rel))
+    }
+
+    /// Builds the view of a frame the [`crate::Framer`] has already checked.
+    pub(crate) fn from_verified(bytes: &'a [u8], crc: Option<u16>) -> Self {
+        match Self::split(bytes) {
+            Ok((header, body, _)) => Telegram { header, body, body_offset_line: 2, crc },
+            Err(_) => Telegram { header: &[], body: &[], body_offset_line: 2, crc },
+        }
+    }
+
+    /// The header line without `/` and line end, e.g. `ISK5\2M550E-1012`.
+    pub fn header(&self) -> &'a [u8] {
+        self.header
+    }
+
+    /// The three-letter manufacturer id (`ISK`, `KFM`, `FLU`, ...), if the header has one.
+    pub fn manufacturer(&self) -> Option<&'a str> {
+        let m = self.header.get(..3)?;
+        if m.iter().all(u8::is_ascii_alphabetic) { core::str::from_utf8(m).ok() } else { None }
+    }
+
+    /// The identification after the manufacturer id and baud character (`\2M550E-1012`).
+    pub fn identification(&self) -> &'a [u8] {
+        self.header.get(4..).unwrap_or(&[])
+    }
+
+    /// The CRC the telegram carried (`None` for DSMR 2.2/3 telegrams without one).
+    pub fn crc(&self) -> Option<u16> {
+        self.crc
+    }
+
+    /// The data lines between the header and `!` (blank lines skipped). A line starting with `(`
+    /// continues the previous one (DSMR 2.2/3 gas value on the next line).
+    pub fn lines(&self) -> Lines<'a> {
+        Lines { rest: self.body, line_no: self.body_offset_line }
+    }
+
+    /// Finds the first line with the given OBIS reference.
+    pub fn find(&self, obis: Obis) -> Option<Line<'a>> {
+        self.lines().flatten().find(|l| l.obis == obis)
+    }
+}
+
+/// A malformed line: its 1-based line number in the telegram and its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineError<'a> {
+    /// 1-based line number (the header is line 1).
+    pub line: u16,
+    /// The line as written, without line end.
+    pub text: &'a [u8],
+}
+
+impl fmt::Display for LineError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: malformed: {:?}", self.line, crate::fmt_bytes(self.text))
+    }
+}
+
+/// Iterator over the lines of a [`Telegram`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: &'a [u8],
+    line_no: u16,
+}
+
+/// End of the content of the physical line starting at `from` (CR stripped) and the start of the next.
+fn physical_line(bytes: &[u8], from: usize) -> (usize, usize) {
+    let rest = bytes.get(from..).unwrap_or(&[]);
+    let (len, next) = match rest.iter().position(|&b| b == b'\n') {
+        Some(n) => (n, from + n + 1),
+        None => (rest.len(), bytes.len()),
+    };
+    let mut end = from + len;
+    if end > from && bytes.get(end - 1) == Some(&b'\r') {
+        end -= 1;
+    }
+    (end, next)
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<Line<'a>, LineError<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.rest;
+        let mut start = 0;
+        loop {
+            if start >= bytes.len() {
+                self.rest = &[];
+                return None;
+            }
+            let (mut end, mut next) = physical_line(bytes, start);
+            let line_no = self.line_no;
+            self.line_no = self.line_no.saturating_add(1);
+            if end == start {
+                start = next;
+                continue;
+            }
+            // Continuation lines: `(value)` lines belong to the line before them.
+            while bytes.get(next) == Some(&b'(') {
+                let (e2, n2) = physical_line(bytes, next);
+                end = e2;
+                next = n2;
+                self.line_no = self.line_no.saturating_add(1);
+            }
+            self.rest = bytes.get(next..).unwrap_or(&[]);
+            let text = bytes.get(start..end).unwrap_or(&[]);
+            return Some(Line::parse(text, line_no).ok_or(LineError { line: line_no, text }));
+        }
+    }
+}
+
+/// One COSEM line: `OBIS(group)(group)...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// The OBIS reference.
+    pub obis: Obis,
+    /// The OBIS reference exactly as written (e.g. `0-1:24.2.1`).
+    pub obis_text: &'a [u8],
+    /// Everything from the first `(` through the last `)`, continuation lines included.
+    pub groups_text: &'a [u8],
+    /// 1-based line number in the telegram.
+    pub line: u16,
+}
+
+impl<'a> Line<'a> {
+    fn parse(text: &'a [u8], line: u16) -> Option<Line<'a>> {
+        let open = text.iter().position(|&b| b == b'(')?;
+        let obis_text = text.get(..open)?;
+        let obis = Obis::parse(obis_text)?;
+        let groups_text = text.get(open..)?;
+        // Validate the group structure once so that `values()` can be infallible.
+        let mut g = Groups { rest: groups_text };
+        let mut count = 0u16;
+        loop {
+            match g.next_checked() {
+                Some(Ok(_)) => count += 1,
+                Some(Err(())) => return None,
+                None => break,
+            }
+        }
+        if count == 0 {
+            return None;
+        }
+        Some(Line { obis, obis_text, groups_text, line })
+    }
+
+    /// The values in parentheses, in order.
+    pub fn values(&self) -> Groups<'a> {
+        Groups { rest: self.groups_text }
+    }
+
+    /// The `i`-th value.
+    pub fn value(&self, i: usize) -> Option<Value<'a>> {
+        self.values().nth(i)
+    }
+
+    /// How many values the line has.
+    pub fn len(&self) -> usize {
+        self.values().count()
+    }
+
+    /// Always false: a line has at least one group.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Iterator over the `(...)` groups of a [`Line`].
+#[derive(Debug, Clone)]
+pub struct Groups<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Groups<'a> {
+    fn next_checked(&mut self) -> Option<Result<Value<'a>, ()>> {
+        let mut r = self.rest;
+        while let Some((&b, t)) = r.split_first() {
+            if b == b'\r' || b == b'\n' || b == b' ' {
+                r = t;
+            } else {
+                break;
+            }
+        }
+        if r.is_empty() {
+            self.rest = r;
+            return None;
+        }
+        if r.first() != Some(&b'(') {
+            self.rest = &[];
+            return Some(Err(()));
+        }
+        let inner_rest = r.get(1..).unwrap_or(&[]);
+        let Some(close) = inner_rest.iter().position(|&b| b == b')') else {
+            self.rest = &[];
+            return Some(Err(()));
+        };
+        let inner = inner_rest.get(..close).unwrap_or(&[]);
+        if inner.contains(&b'(') {
+            self.rest = &[];
+            return Some(Err(()));
+        }
+        self.rest = inner_rest.get(close + 1..).unwrap_or(&[]);
+        Some(Ok(Value::split(inner)))
+    }
+}
+
+impl<'a> Iterator for Groups<'a> {
+    type Item = Value<'a>;
+    fn next(&mut self) -> Option<Value<'a>> {
+        match self.next_checked() {
+            Some(Ok(v)) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// One value group: the text before `*` and the unit after it, both as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Value<'a> {
+    /// The text inside the parentheses before any `*`.
+    pub text: &'a [u8],
+    /// The text after `*`, if any.
+    pub unit: Option<&'a [u8]>,
+}
+
+impl<'a> Value<'a> {
+    fn split(inner: &'a [u8]) -> Value<'a> {
+        match inner.iter().position(|&b| b == b'*') {
+            Some(star) => Value {
+                text: inner.get(..star).unwrap_or(&[]),
+                unit: inner.get(star + 1..),
+            },
+            None => Value { text: inner, unit: None },
+        }
+    }
+
+    /// The text as a decimal number.
+    pub fn fixed(&self) -> Option<Fixed> {
+        Fixed::parse(self.text)
+    }
+
+    /// The unit, if written and recognised.
+    pub fn known_unit(&self) -> Option<Unit> {
+        self.unit.and_then(Unit::parse)
+    }
+
+    /// Number and unit; `None` if the text is not a number or the unit is not recognised.
+    pub fn quantity(&self) -> Option<Quantity> {
+        let value = self.fixed()?;
+        match self.unit {
+            None => Some(Quantity::new(value, None)),
+            Some(u) => Some(Quantity::new(value, Some(Unit::parse(u)?))),
+        }
+    }
+
+    /// The text as a timestamp `YYMMDDhhmmss[S|W]`.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        Timestamp::parse(self.text)
+    }
+
+    /// The text as an unsigned integer (leading zeros allowed, at most 9 digits... up to u32).
+    pub fn uint(&self) -> Option<u32> {
+        if self.text.is_empty() || self.text.len() > 10 {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &b in self.text {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u64::from(b - b'0');
+        }
+        u32::try_from(v).ok()
+    }
+
+    /// The text as an OBIS reference (profile-generic headers such as `(0-0:96.7.19)`).
+    pub fn obis(&self) -> Option<Obis> {
+        Obis::parse(self.text)
+    }
+
+    /// True for `()`.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.unit.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn obis_parses_fields_and_ignores_value_group_f() {
+        assert_eq!(Obis::parse(b"1-0:1.8.1"), Some(Obis::new(1, 0, 1, 8, 1)));
+        assert_eq!(Obis::parse(b"0-1:24.2.1"), Some(Obis::new(0, 1, 24, 2, 1)));
+        assert_eq!(Obis::parse(b"1-0:1.8.0*255"), Some(Obis::new(1, 0, 1, 8, 0)));
+        assert_eq!(Obis::parse(b"1-0:1.8"), None);
+        assert_eq!(Obis::parse(b"1-0:1.8.256"), None);
+        assert_eq!(Obis::parse(b"1-0:1..1"), None);
+        assert_eq!(Obis::parse(b""), None);
+    }
+
+    #[test]
+    fn lines_join_continuations_and_report_bad_lines() {
+        let t = b"/ISk5\\2MT382-1000\r\n\r\n0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00001.001)\r\nxx\r\n1-0:1.8.1(000301.548*kWh)\r\n!\r\n";
+        let tg = Telegram::parse(t).unwrap();
+        assert_eq!(tg.manufacturer(), Some("ISk"));
+        assert_eq!(tg.identification(), b"\\2MT382-1000");
+        let lines: std::vec::Vec<_> = tg.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let gas = lines[0].unwrap();
+        assert_eq!(gas.len(), 7);
+        assert_eq!(gas.value(6).unwrap().fixed(), Some(Fixed::new(1001, 3)));
+        assert_eq!(lines[1].unwrap_err().line, 5);
+        let e = lines[2].unwrap();
+        assert_eq!(e.line, 6);
+        assert_eq!(e.value(0).unwrap().unit, Some(&b"kWh"[..]));
+    }
+}
