@@ -34,7 +34,7 @@ MSG
     fi
     # esp32.toml sets the Xtensa target, build-std and the M5StickC's minimum chip revision.
     cargo +esp build --release --locked --config esp32.toml \
-      --no-default-features --features esp32 "$@"
+      --no-default-features --features esp32,ble "$@"
     ;;
   *)
     echo "error: unknown chip '$chip' (expected esp32c3 or esp32)" >&2

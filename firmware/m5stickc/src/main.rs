@@ -12,6 +12,8 @@ compile_error!("select a chip: feature `esp32c3` (default) or `esp32`");
 
 extern crate alloc;
 
+#[cfg(feature = "ble")]
+mod ble;
 mod board;
 mod net;
 
@@ -60,6 +62,16 @@ async fn main(spawner: Spawner) -> ! {
         Ok(stack) => stack,
         Err(e) => halt(e),
     };
+
+    #[cfg(feature = "ble")]
+    let mut radio = match ble::start(spawner, peripherals.BT) {
+        Ok(radio) => radio,
+        Err(e) => halt(e),
+    };
+    #[cfg(feature = "ble")]
+    if let Err(e) = radio.advertise(ble::default_address(), &[0x02, 0x01, 0x06]).await {
+        println!("t={} ev=error what=ble err=\"{e:?}\"", embassy_time::Instant::now().as_millis());
+    }
 
     let mut buf = [0u8; 256];
     loop {
