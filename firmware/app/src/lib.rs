@@ -1,2 +1,3 @@
 //! Work in progress. Nothing here is implemented yet.
 #![no_std]
+pub mod bthome;
