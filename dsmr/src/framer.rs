@@ -27,7 +27,8 @@ pub enum FrameError {
         /// The buffer size (the const generic `N`).
         limit: usize,
     },
-    /// A new `/` arrived before the `!` of the telegram in progress (or input ended).
+    /// A new `/` arrived at the start of a line before the `!` of the telegram in progress (or
+    /// input ended).
     Truncated {
         /// How many bytes of the dropped telegram had arrived.
         received: usize,
@@ -303,16 +304,19 @@ impl<const N: usize> Framer<N> {
                     i += 1;
                 }
                 State::Header | State::Body => {
-                    if b == b'/' && (self.state == State::Body || self.len > 0) {
+                    // A '/' at the start of a data line is the next telegram's header: this one
+                    // was cut off. Inside a line '/' is ordinary (text messages may hold it).
+                    if b == b'/' && self.state == State::Body && self.len == self.line_start {
                         let received = self.len;
                         self.state = State::Idle;
                         return (i, self.error(FrameError::Truncated { received }));
                     }
                     // Fast path: copy a run of ordinary bytes at once.
                     let rest = input.get(i..).unwrap_or(&[]);
+                    let body = self.state == State::Body;
                     let run = rest
                         .iter()
-                        .position(|&c| c == b'\n' || c == b'/' || (c == b'!' && self.state == State::Body))
+                        .position(|&c| c == b'\n' || (c == b'!' && body))
                         .unwrap_or(rest.len());
                     if run > 0 {
                         let room = N - self.len;
@@ -324,15 +328,6 @@ impl<const N: usize> Framer<N> {
                         }
                         self.len += run;
                         i += run;
-                        continue;
-                    }
-                    if b == b'/' {
-                        // A '/' at the very start of the header is stored by the run above only
-                        // when len > 0; the opening '/' lands here.
-                        if !self.push(b) {
-                            return (i, self.oversize());
-                        }
-                        i += 1;
                         continue;
                     }
                     if b == b'\n' {

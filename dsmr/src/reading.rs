@@ -508,7 +508,7 @@ impl Reading {
                 }
             }
             (0, ch @ 1..=4, 96, 1, 0 | 1) => {
-                let id = line.value(0).filter(|v| !v.text.is_empty()).and_then(|_| self.text(line));
+                let id = self.text(line);
                 if let Some(d) = self.mbus_dev(ch) {
                     d.equipment_id = id;
                 }
