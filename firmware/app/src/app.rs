@@ -1,0 +1,885 @@
+//! The gateway: the P1 reader, the MQTT publisher with store-and-forward, and the power sampler,
+//! as one future (`join` of three loops sharing state through a `RefCell`; no task spawning).
+
+use core::cell::RefCell;
+use core::fmt::Write as _;
+
+use embassy_futures::join::join3;
+use embassy_futures::select::{select, select4, Either, Either4};
+use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+use embassy_sync::signal::Signal;
+use embedded_hal::digital::OutputPin;
+use embedded_io_async::{Read, Write};
+use heapless::{Deque, Vec};
+
+use crate::config::Config;
+use crate::console::Line;
+use crate::mqtt::{self, Decoded, Packet};
+use crate::p1::{convert, P1Event, P1Reader, TELEGRAM_MAX};
+use crate::payload::{self, Diag, DEFAULT_PRESENT_MASK};
+use crate::policy::{Backoff, PublishPolicy};
+use crate::reading::{Reading, FIELDS};
+use crate::seams::{Clock, Connector, Console, Link, LoadState, NetError, PowerMonitor, PowerSample, SystemInfo};
+
+/// Transmit buffer: the largest packet is a raw telegram plus its topic.
+pub const TX_MAX: usize = TELEGRAM_MAX + 256;
+/// Receive buffer: inbound messages longer than this are skipped and counted.
+pub const RX_MAX: usize = 512;
+/// How long a TCP connect, CONNACK or WiFi association may take.
+const CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Shortest time between two discovery publications (floods of HA birth messages).
+const DISCOVERY_MIN_GAP_MS: u64 = 5_000;
+
+/// State shared by the three loops.
+struct Shared<const RING: usize> {
+    ring: Deque<Reading, RING>,
+    ring_cap: usize,
+    diag: Diag,
+    last_telegram_ms: Option<u64>,
+    present_mask: u32,
+    raw: Vec<u8, TELEGRAM_MAX>,
+    raw_pending: bool,
+    power: Option<PowerSample>,
+    power_pending: bool,
+    have_power: bool,
+    inflight_seq: Option<u32>,
+    inflight_evicted: bool,
+    /// Power policy's verdict: may the radio be used for WiFi now?
+    wifi_allowed: bool,
+    /// The firmware's load state, forwarded to the power monitor by the power loop.
+    load: LoadState,
+}
+
+impl<const RING: usize> Shared<RING> {
+    /// Queues a reading, dropping the oldest when full. Returns the seq of a dropped reading.
+    fn enqueue(&mut self, r: Reading) -> Option<u32> {
+        let mut dropped = None;
+        if self.ring.len() >= self.ring_cap || self.ring.is_full() {
+            let old = self.ring.pop_front();
+            if let Some(old) = old {
+                self.diag.ring_dropped = self.diag.ring_dropped.wrapping_add(1);
+                if self.inflight_seq == Some(old.seq) {
+                    self.inflight_evicted = true;
+                }
+                dropped = Some(old.seq);
+            }
+        }
+        let _ = self.ring.push_back(r);
+        let depth = self.ring.len() as u32;
+        if depth > self.diag.queue_high_water {
+            self.diag.queue_high_water = depth;
+        }
+        dropped
+    }
+
+    /// The broker acknowledged the reading `seq`.
+    fn acked(&mut self, seq: u32) {
+        if self.ring.front().map(|r| r.seq) == Some(seq) {
+            let _ = self.ring.pop_front();
+        } else if self.inflight_evicted {
+            // Counted as dropped when it was evicted while in flight, but it did arrive.
+            self.diag.ring_dropped = self.diag.ring_dropped.saturating_sub(1);
+        }
+        self.inflight_seq = None;
+        self.inflight_evicted = false;
+        self.diag.published = self.diag.published.wrapping_add(1);
+    }
+}
+
+/// All of the application's memory, provided by the caller (a `static` on the device) so nothing
+/// is allocated. `RING` is the compiled capacity of the store-and-forward ring; the configured
+/// `ring_capacity` may use less of it.
+pub struct Memory<const RING: usize> {
+    shared: RefCell<Shared<RING>>,
+    reader: P1Reader,
+    scratch: dsmr::Reading,
+    chunk: [u8; 512],
+    tx: [u8; TX_MAX],
+    rx: [u8; RX_MAX],
+    wake: Signal<NoopRawMutex, ()>,
+    load_changed: Signal<NoopRawMutex, ()>,
+}
+
+impl<const RING: usize> core::fmt::Debug for Memory<RING> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Memory").field("ring", &RING).finish_non_exhaustive()
+    }
+}
+
+impl<const RING: usize> Default for Memory<RING> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const RING: usize> Memory<RING> {
+    /// Empty memory.
+    pub fn new() -> Self {
+        Memory {
+            shared: RefCell::new(Shared {
+                ring: Deque::new(),
+                ring_cap: RING,
+                diag: Diag::default(),
+                last_telegram_ms: None,
+                present_mask: 0,
+                raw: Vec::new(),
+                raw_pending: false,
+                power: None,
+                power_pending: false,
+                have_power: false,
+                inflight_seq: None,
+                inflight_evicted: false,
+                wifi_allowed: true,
+                load: LoadState::Boot,
+            }),
+            reader: P1Reader::new(),
+            scratch: dsmr::Reading::default(),
+            chunk: [0; 512],
+            tx: [0; TX_MAX],
+            rx: [0; RX_MAX],
+            wake: Signal::new(),
+            load_changed: Signal::new(),
+        }
+    }
+}
+
+/// The board's parts, handed to [`run`].
+#[derive(Debug)]
+pub struct Board<R, D, L, N, C, P, O, S> {
+    /// P1 UART receive side (115200 8N1; inversion applied by the board per `Config::rx_inverted`).
+    pub p1: R,
+    /// Data-request output (G26 on the M5StickC).
+    pub data_request: D,
+    /// WiFi (or virtual) link.
+    pub link: L,
+    /// TCP/TLS connections to the broker.
+    pub net: N,
+    /// The clock.
+    pub clock: C,
+    /// The power monitor.
+    pub power: P,
+    /// The console.
+    pub console: O,
+    /// System facts.
+    pub system: S,
+}
+
+struct Ctx<'a, C, O, S, const RING: usize> {
+    cfg: &'a Config,
+    clock: &'a C,
+    console: &'a RefCell<O>,
+    system: &'a S,
+    shared: &'a RefCell<Shared<RING>>,
+    wake: &'a Signal<NoopRawMutex, ()>,
+    load_changed: &'a Signal<NoopRawMutex, ()>,
+}
+
+impl<C: Clock, O: Console, S: SystemInfo, const RING: usize> Ctx<'_, C, O, S, RING> {
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+    fn line(&self, ev: &str) -> Line {
+        Line::new(self.now(), ev)
+    }
+    fn emit(&self, l: Line) {
+        if let Ok(mut c) = self.console.try_borrow_mut() {
+            c.line(l.as_str());
+        }
+    }
+    fn set_load(&self, s: LoadState) {
+        let mut sh = self.shared.borrow_mut();
+        if sh.load != s {
+            sh.load = s;
+            self.load_changed.signal(());
+        }
+    }
+    fn diag(&self) -> Diag {
+        let now = self.now();
+        let sh = self.shared.borrow();
+        let mut d = sh.diag;
+        d.uptime_ms = now;
+        d.queue_depth = sh.ring.len() as u32;
+        d.queue_capacity = sh.ring_cap as u32;
+        d.last_telegram_age_ms = sh.last_telegram_ms.map(|t| now.saturating_sub(t));
+        d.free_heap = self.system.free_heap_bytes();
+        d.reset_reason = self.system.reset_reason();
+        d
+    }
+}
+
+/// Runs the gateway forever.
+///
+/// Never panics and never allocates; every failure becomes a counter and a console line. The
+/// returned future is the whole application: the board polls it from its executor (on the device
+/// inside `#[esp_rtos::main]`, on the host from a tokio current-thread runtime). `config` must have
+/// passed [`Config::validate`].
+pub async fn run<R, D, L, N, C, P, O, S, const RING: usize>(
+    config: &Config,
+    board: Board<R, D, L, N, C, P, O, S>,
+    memory: &mut Memory<RING>,
+) -> core::convert::Infallible
+where
+    R: Read,
+    D: OutputPin,
+    L: Link,
+    N: Connector,
+    C: Clock,
+    P: PowerMonitor,
+    O: Console,
+    S: SystemInfo,
+{
+    let Board { mut p1, mut data_request, mut link, mut net, clock, mut power, console, system } = board;
+    let Memory { shared, reader, scratch, chunk, tx, rx, wake, load_changed } = memory;
+    shared.borrow_mut().ring_cap = (config.ring_capacity as usize).clamp(1, RING);
+    let console = RefCell::new(console);
+    let ctx = Ctx { cfg: config, clock: &clock, console: &console, system: &system, shared, wake, load_changed };
+
+    ctx.emit(
+        ctx.line("boot")
+            .kv("fw", payload::FW_VERSION)
+            .kv("device", &config.device_id)
+            .kv("reset", system.reset_reason())
+            .kv("transport", match config.transport {
+                crate::config::Transport::Wifi => "wifi",
+                crate::config::Transport::Ble => "ble",
+                crate::config::Transport::Both => "both",
+            })
+            .kv("ring", shared.borrow().ring_cap),
+    );
+    power.load_state(LoadState::Boot);
+
+    let (never, _, _) = join3(
+        p1_loop(&ctx, &mut p1, &mut data_request, reader, scratch, chunk),
+        net_loop(&ctx, &mut link, &mut net, tx, rx),
+        power_loop(&ctx, &mut power),
+    )
+    .await;
+    never
+}
+
+async fn p1_loop<R: Read, D: OutputPin, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    p1: &mut R,
+    dr: &mut D,
+    reader: &mut P1Reader,
+    scratch: &mut dsmr::Reading,
+    chunk: &mut [u8; 512],
+) -> core::convert::Infallible {
+    let cfg = ctx.cfg;
+    let level = cfg.data_request != cfg.data_request_active_low;
+    let dr_ok = if level { dr.set_high().is_ok() } else { dr.set_low().is_ok() };
+    ctx.emit(ctx.line("p1").kv("data_request", cfg.data_request).kv("ok", dr_ok));
+
+    let mut policy = PublishPolicy::new(cfg);
+    let mut seq: u32 = 0;
+    let mut next_tick = ctx.now() + 1000;
+    let mut next_stats = ctx.now() + u64::from(cfg.stats_interval_s) * 1000;
+    let mut silent_reported = false;
+    let mut read_failing = false;
+    let mut decode_issues: u32 = 0;
+    loop {
+        match select(p1.read(chunk), ctx.clock.sleep_until(next_tick)).await {
+            Either::First(Ok(n)) if n > 0 => {
+                read_failing = false;
+                let now = ctx.now();
+                let mut input = chunk.get(..n).unwrap_or(&[]);
+                while !input.is_empty() {
+                    let (used, ev) = reader.feed(input);
+                    match ev {
+                        Some(P1Event::Telegram(frame)) => {
+                            scratch.fill(&frame.telegram());
+                            seq = seq.wrapping_add(1);
+                            let reading = convert(seq, now, scratch);
+                            let issues = u32::from(scratch.issue_count);
+                            decode_issues = decode_issues.wrapping_add(issues);
+                            let admitted = policy.admit(now, &reading);
+                            let mut sh = ctx.shared.borrow_mut();
+                            sh.last_telegram_ms = Some(now);
+                            if cfg.raw_telegrams {
+                                if sh.raw_pending {
+                                    sh.diag.raw_skipped = sh.diag.raw_skipped.wrapping_add(1);
+                                }
+                                sh.raw.clear();
+                                let _ = sh.raw.extend_from_slice(frame.bytes);
+                                let _ = sh.raw.extend_from_slice(b"\r\n");
+                                sh.raw_pending = true;
+                            }
+                            let dropped = if admitted {
+                                sh.enqueue(reading)
+                            } else {
+                                sh.diag.policy_skipped = sh.diag.policy_skipped.wrapping_add(1);
+                                None
+                            };
+                            let ring_dropped = sh.diag.ring_dropped;
+                            let depth = sh.ring.len();
+                            drop(sh);
+                            
+                            if silent_reported {
+                                silent_reported = false;
+                                ctx.emit(ctx.line("p1").kv("state", "ok"));
+                            }
+                            ctx.emit(
+                                ctx.line("telegram")
+                                    .kv("seq", seq)
+                                    .opt("ts", reading.ts)
+                                    .opt("power_import_w", reading.power_import_w)
+                                    .opt("power_export_w", reading.power_export_w)
+                                    .kv("bytes", frame.bytes.len())
+                                    .kv("issues", issues)
+                                    .kv("published", admitted)
+                                    .kv("queue", depth),
+                            );
+                            if let Some(old) = dropped {
+                                ctx.emit(ctx.line("error").kv("kind", "ring_overflow").kv("dropped_seq", old).kv("ring_dropped", ring_dropped));
+                            }
+                            ctx.wake.signal(());
+                        }
+                        Some(P1Event::Error(e)) => {
+                            let kind = match e {
+                                dsmr::FrameError::CrcMismatch { .. } => "crc",
+                                dsmr::FrameError::Oversize { .. } => "oversize",
+                                dsmr::FrameError::Truncated { .. } => "truncated",
+                                _ => "malformed",
+                            };
+                            ctx.emit(ctx.line("error").kv("kind", kind).kv("detail", e));
+                        }
+                        None => {}
+                    }
+                    if used == 0 {
+                        break;
+                    }
+                    input = input.get(used..).unwrap_or(&[]);
+                }
+                reader.decode_issues = decode_issues;
+                sync_counters(ctx, reader);
+            }
+            Either::First(res) => {
+                reader.read_errors = reader.read_errors.wrapping_add(1);
+                let abandoned = reader.abandon();
+                sync_counters(ctx, reader);
+                if !read_failing {
+                    read_failing = true;
+                    let what = if res.is_ok() { "eof" } else { "read" };
+                    ctx.emit(ctx.line("error").kv("kind", "p1_read").kv("detail", what).kv("abandoned", abandoned));
+                }
+                ctx.clock.sleep_until(ctx.now() + 200).await;
+            }
+            Either::Second(()) => {}
+        }
+        let now = ctx.now();
+        if now >= next_tick {
+            next_tick = now + 1000;
+            let age = ctx.shared.borrow().last_telegram_ms.map_or(now, |t| now.saturating_sub(t));
+            let silent = age >= u64::from(cfg.meter_silent_s) * 1000;
+            ctx.shared.borrow_mut().diag.meter_silent = silent;
+            if silent && !silent_reported {
+                silent_reported = true;
+                ctx.emit(ctx.line("error").kv("kind", "meter_silent").kv("age_ms", age));
+            }
+        }
+        if now >= next_stats {
+            next_stats = now + u64::from(cfg.stats_interval_s) * 1000;
+            let d = ctx.diag();
+            ctx.emit(
+                ctx.line("stats")
+                    .kv("telegrams", d.telegrams_ok)
+                    .kv("crc_errors", d.crc_errors)
+                    .kv("framing_errors", d.framing_errors)
+                    .kv("dropped_bytes", d.dropped_bytes)
+                    .kv("read_errors", d.read_errors)
+                    .kv("queue", d.queue_depth)
+                    .kv("queue_high_water", d.queue_high_water)
+                    .kv("ring_dropped", d.ring_dropped)
+                    .kv("published", d.published)
+                    .kv("policy_skipped", d.policy_skipped)
+                    .opt("last_telegram_age_ms", d.last_telegram_age_ms),
+            );
+        }
+    }
+}
+
+fn sync_counters<C, O, S, const RING: usize>(ctx: &Ctx<'_, C, O, S, RING>, reader: &P1Reader) {
+    let c = reader.counters();
+    let mut sh = ctx.shared.borrow_mut();
+    sh.diag.telegrams_ok = c.telegrams_ok;
+    sh.diag.crc_errors = c.crc_errors;
+    sh.diag.framing_errors = c.framing_errors;
+    sh.diag.dropped_bytes = c.dropped_bytes;
+    sh.diag.read_errors = c.read_errors;
+}
+
+async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    power: &mut P,
+) -> core::convert::Infallible {
+    let period = u64::from(ctx.cfg.power_interval_s) * 1000;
+    let mut next = ctx.now();
+    let mut absent_reported = false;
+    let mut load = LoadState::Boot;
+    loop {
+        if let Either::Second(()) = select(ctx.clock.sleep_until(next), ctx.load_changed.wait()).await {
+            let now_load = ctx.shared.borrow().load;
+            if now_load != load {
+                load = now_load;
+                power.load_state(load);
+            }
+            continue;
+        }
+        next = next.saturating_add(period);
+        let res = power.sample().await;
+        match res {
+            Ok(s) => {
+                {
+                    let mut sh = ctx.shared.borrow_mut();
+                    sh.power = Some(s);
+                    sh.power_pending = true;
+                    if !sh.have_power {
+                        sh.have_power = true;
+                    }
+                }
+                ctx.emit(
+                    ctx.line("power")
+                        .kv("acin_mv", s.acin_mv)
+                        .kv("acin_ma", s.acin_ma)
+                        .kv("vbus_mv", s.vbus_mv)
+                        .kv("battery_mv", s.battery_mv)
+                        .kv("charge_ma", s.charge_ma)
+                        .kv("discharge_ma", s.discharge_ma)
+                        .kv("acin_present", s.acin_present)
+                        .kv("charging", s.charging),
+                );
+                ctx.wake.signal(());
+            }
+            Err(crate::seams::PowerError::Absent) => {
+                if !absent_reported {
+                    absent_reported = true;
+                    ctx.emit(ctx.line("power").kv("state", "absent"));
+                }
+            }
+            Err(e) => {
+                ctx.shared.borrow_mut().diag.power_errors += 1;
+                ctx.emit(ctx.line("error").kv("kind", "power").kv("detail", e));
+            }
+        }
+    }
+}
+
+async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    link: &mut L,
+    net: &mut N,
+    tx: &mut [u8; TX_MAX],
+    rx: &mut [u8; RX_MAX],
+) -> core::convert::Infallible {
+    let cfg = ctx.cfg;
+    let mut backoff = Backoff::new(cfg.reconnect_min_ms, cfg.reconnect_max_ms);
+    let Some(broker) = cfg.broker.as_ref().filter(|_| cfg.transport.uses_wifi()) else {
+        ctx.emit(ctx.line("wifi").kv("state", "off").kv("reason", "transport"));
+        loop {
+            ctx.clock.sleep_until(u64::MAX).await;
+        }
+    };
+    let mut link_was_up = false;
+    loop {
+        while !ctx.shared.borrow().wifi_allowed {
+            ctx.clock.sleep_until(ctx.now() + 1000).await;
+        }
+        if !link.is_up() {
+            if link_was_up {
+                link_was_up = false;
+                ctx.shared.borrow_mut().diag.wifi_drops += 1;
+            }
+            ctx.set_load(LoadState::WifiConnecting);
+            ctx.emit(ctx.line("wifi").kv("state", "connecting"));
+            let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+            let res = match select(link.connect(), ctx.clock.sleep_until(deadline)).await {
+                Either::First(r) => r,
+                Either::Second(()) => Err(NetError::Timeout),
+            };
+            if let Err(e) = res {
+                ctx.set_load(LoadState::Idle);
+                let delay = backoff.next_delay();
+                ctx.emit(ctx.line("wifi").kv("state", "down").kv("error", e).kv("retry_ms", delay));
+                ctx.clock.sleep_until(ctx.now() + u64::from(delay)).await;
+                continue;
+            }
+        }
+        if !link_was_up {
+            link_was_up = true;
+            ctx.set_load(LoadState::WifiConnected);
+            ctx.emit(ctx.line("wifi").kv("state", "up").opt("rssi", link.rssi_dbm()));
+        }
+        ctx.emit(ctx.line("mqtt").kv("state", "connecting").kv("host", &broker.host).kv("port", broker.port).kv("tls", broker.tls));
+        let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+        let conn = match select(net.connect(&broker.host, broker.port, broker.tls), ctx.clock.sleep_until(deadline)).await {
+            Either::First(r) => r,
+            Either::Second(()) => Err(NetError::Timeout),
+        };
+        let outcome = match conn {
+            Ok(mut conn) => session(ctx, link, &mut conn, tx, rx, &mut backoff).await,
+            Err(e) => Err(SessionEnd::Net(e)),
+        };
+        ctx.set_load(if link.is_up() { LoadState::WifiConnected } else { LoadState::Idle });
+        {
+            let mut sh = ctx.shared.borrow_mut();
+            sh.diag.mqtt_failures += 1;
+            sh.inflight_seq = None;
+            sh.inflight_evicted = false;
+        }
+        let delay = backoff.next_delay();
+        let l = ctx.line("mqtt").kv("state", "disconnected");
+        let l = match outcome {
+            Err(SessionEnd::Net(e)) => l.kv("error", e),
+            Err(SessionEnd::Refused(code)) => l.kv("error", "refused").kv("code", code),
+            Err(SessionEnd::Protocol(what)) => l.kv("error", what),
+            Err(SessionEnd::LinkDown) => l.kv("error", "link_down"),
+            Ok(()) => l,
+        };
+        ctx.emit(l.kv("queue", ctx.shared.borrow().ring.len()).kv("retry_ms", delay));
+        ctx.clock.sleep_until(ctx.now() + u64::from(delay)).await;
+    }
+}
+
+enum SessionEnd {
+    Net(NetError),
+    Refused(u8),
+    Protocol(&'static str),
+    LinkDown,
+}
+
+impl From<NetError> for SessionEnd {
+    fn from(e: NetError) -> Self {
+        SessionEnd::Net(e)
+    }
+}
+
+async fn send<W: Write>(conn: &mut W, bytes: &[u8]) -> Result<(), SessionEnd> {
+    conn.write_all(bytes).await.map_err(|_| SessionEnd::Net(NetError::Refused))?;
+    conn.flush().await.map_err(|_| SessionEnd::Net(NetError::Refused))
+}
+
+struct Session {
+    next_pid: u16,
+    inflight: Option<(u16, u32, u64)>,
+    last_tx_ms: u64,
+    ping_sent_ms: Option<u64>,
+    discovery_due: Option<u64>,
+    last_discovery_ms: Option<u64>,
+    announced_mask: u32,
+    announced_power: bool,
+    next_diag_ms: u64,
+    rx_len: usize,
+    skip: usize,
+}
+
+impl Session {
+    fn pid(&mut self) -> u16 {
+        self.next_pid = self.next_pid.wrapping_add(1).max(1);
+        self.next_pid
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    link: &mut L,
+    conn: &mut T,
+    tx: &mut [u8; TX_MAX],
+    rx: &mut [u8; RX_MAX],
+    backoff: &mut Backoff,
+) -> Result<(), SessionEnd> {
+    let cfg = ctx.cfg;
+    let status = payload::topic(cfg, "status");
+    let state_topic = payload::topic(cfg, "state");
+    let keepalive_ms = u64::from(cfg.keepalive_s) * 1000;
+
+    let c = mqtt::Connect {
+        client_id: &cfg.device_id,
+        keepalive_s: cfg.keepalive_s,
+        clean_session: true,
+        will: Some(mqtt::Will { topic: &status, payload: b"offline", qos: 1, retain: true }),
+        username: (!cfg.username.is_empty()).then_some(cfg.username.as_str()),
+        password: (!cfg.password.is_empty()).then_some(cfg.password.as_bytes()),
+    };
+    let r = mqtt::connect(tx, &c).map_err(|_| SessionEnd::Protocol("encode"))?;
+    send(conn, tx.get(r).unwrap_or(&[])).await?;
+
+    // CONNACK.
+    let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+    let mut len = 0;
+    loop {
+        let buf = rx.get_mut(len..).unwrap_or(&mut []);
+        let n = match select(conn.read(buf), ctx.clock.sleep_until(deadline)).await {
+            Either::First(Ok(0)) | Either::First(Err(_)) => return Err(SessionEnd::Net(NetError::Refused)),
+            Either::First(Ok(n)) => n,
+            Either::Second(()) => return Err(SessionEnd::Net(NetError::Timeout)),
+        };
+        len += n;
+        match mqtt::decode(rx.get(..len).unwrap_or(&[]), RX_MAX) {
+            Decoded::NeedMore => continue,
+            Decoded::Packet(Packet::ConnAck { code: 0, .. }, used) => {
+                rx.copy_within(used..len, 0);
+                len -= used;
+                break;
+            }
+            Decoded::Packet(Packet::ConnAck { code, .. }, _) => return Err(SessionEnd::Refused(code)),
+            _ => return Err(SessionEnd::Protocol("expected connack")),
+        }
+    }
+    backoff.reset();
+    ctx.shared.borrow_mut().diag.mqtt_connects += 1;
+    ctx.emit(ctx.line("mqtt").kv("state", "connected").kv("queue", ctx.shared.borrow().ring.len()));
+
+    let now = ctx.now();
+    let mut s = Session {
+        next_pid: 0,
+        inflight: None,
+        last_tx_ms: now,
+        ping_sent_ms: None,
+        discovery_due: cfg.discovery.then_some(now),
+        last_discovery_ms: None,
+        announced_mask: 0,
+        announced_power: false,
+        next_diag_ms: now,
+        rx_len: len,
+        skip: 0,
+    };
+
+    let r = mqtt::publish(tx, &status, 0, true, false, 0, |w| w.write_str("online")).map_err(|_| SessionEnd::Protocol("encode"))?;
+    send(conn, tx.get(r).unwrap_or(&[])).await?;
+    if cfg.discovery {
+        let pid = s.pid();
+        let r = mqtt::subscribe(tx, pid, &payload::ha_status_topic(cfg), 0).map_err(|_| SessionEnd::Protocol("encode"))?;
+        send(conn, tx.get(r).unwrap_or(&[])).await?;
+    }
+    s.last_tx_ms = ctx.now();
+
+    loop {
+        let now = ctx.now();
+        // Discovery: on connect, on HA's birth message (debounced), and when new fields appear.
+        if cfg.discovery {
+            let (mask, have_power) = {
+                let sh = ctx.shared.borrow();
+                (sh.present_mask, sh.have_power)
+            };
+            let mask = if mask == 0 { DEFAULT_PRESENT_MASK } else { mask };
+            if (mask & !s.announced_mask != 0 && s.announced_mask != 0) || (have_power && !s.announced_power && s.announced_mask != 0) {
+                s.discovery_due = Some(now);
+            }
+            if let Some(due) = s.discovery_due {
+                let gap_ok = s.last_discovery_ms.is_none_or(|t| now.saturating_sub(t) >= DISCOVERY_MIN_GAP_MS);
+                if now >= due && gap_ok {
+                    s.discovery_due = None;
+                    s.last_discovery_ms = Some(now);
+                    s.announced_mask = mask;
+                    s.announced_power = have_power;
+                    ctx.set_load(LoadState::Transmitting);
+                    let n = payload::discovery_count(mask, have_power);
+                    for i in 0..n {
+                        let Some(e) = payload::discovery_entity(mask, have_power, i) else { break };
+                        let t = payload::discovery_topic(cfg, e.id);
+                        let r = mqtt::publish(tx, &t, 0, true, false, 0, |w| payload::write_discovery(cfg, &e, w))
+                            .map_err(|_| SessionEnd::Protocol("encode"))?;
+                        send(conn, tx.get(r).unwrap_or(&[])).await?;
+                    }
+                    ctx.shared.borrow_mut().diag.discovery_sent += 1;
+                    ctx.emit(ctx.line("mqtt").kv("discovery", n));
+                    s.last_tx_ms = ctx.now();
+                } else if now >= due {
+                    s.discovery_due = s.last_discovery_ms.map(|t| t + DISCOVERY_MIN_GAP_MS);
+                }
+            }
+        }
+
+        // The next reading from the ring: QoS 1 unless it is a live reading and QoS 0 is configured.
+        if s.inflight.is_none() {
+            let front = {
+                let sh = ctx.shared.borrow();
+                sh.ring.front().copied().map(|r| (r, sh.ring.len()))
+            };
+            if let Some((reading, depth)) = front {
+                let live = depth == 1;
+                let qos = if live && cfg.qos == 0 { 0 } else { 1 };
+                let pid = if qos == 1 { s.pid() } else { 0 };
+                ctx.set_load(LoadState::Transmitting);
+                let r = mqtt::publish(tx, &state_topic, qos, false, false, pid, |w| reading.write_json(w))
+                    .map_err(|_| SessionEnd::Protocol("encode"))?;
+                send(conn, tx.get(r).unwrap_or(&[])).await?;
+                s.last_tx_ms = ctx.now();
+                if qos == 1 {
+                    s.inflight = Some((pid, reading.seq, s.last_tx_ms));
+                    ctx.shared.borrow_mut().inflight_seq = Some(reading.seq);
+                } else {
+                    ctx.shared.borrow_mut().acked(reading.seq);
+                }
+                {
+                    let mut sh = ctx.shared.borrow_mut();
+                    let m = reading.present_mask();
+                    sh.present_mask |= m;
+                }
+                if live && cfg.per_field_topics {
+                    for f in FIELDS {
+                        if let Some(v) = (f.get)(&reading) {
+                            let t = payload::topic(cfg, f.id);
+                            let r = mqtt::publish(tx, &t, 0, false, false, 0, |w| write!(w, "{v}"))
+                                .map_err(|_| SessionEnd::Protocol("encode"))?;
+                            send(conn, tx.get(r).unwrap_or(&[])).await?;
+                        }
+                    }
+                }
+            }
+        }
+
+        // The raw telegram, live only.
+        let raw_pending = ctx.shared.borrow().raw_pending;
+        if raw_pending {
+            let t = payload::topic(cfg, "telegram");
+            let r = {
+                let mut sh = ctx.shared.borrow_mut();
+                sh.raw_pending = false;
+                mqtt::publish(tx, &t, 0, false, false, 0, |w| w.put(&sh.raw).map_err(|_| core::fmt::Error))
+            };
+            let r = r.map_err(|_| SessionEnd::Protocol("encode"))?;
+            send(conn, tx.get(r).unwrap_or(&[])).await?;
+            s.last_tx_ms = ctx.now();
+        }
+
+        // Power sample.
+        let sample = {
+            let mut sh = ctx.shared.borrow_mut();
+            let p = sh.power.filter(|_| sh.power_pending);
+            sh.power_pending = false;
+            p
+        };
+        if let Some(p) = sample {
+            let t = payload::topic(cfg, "power");
+            let r = mqtt::publish(tx, &t, 0, false, false, 0, |w| payload::write_power_json(&p, w))
+                .map_err(|_| SessionEnd::Protocol("encode"))?;
+            send(conn, tx.get(r).unwrap_or(&[])).await?;
+            s.last_tx_ms = ctx.now();
+        }
+
+        // Diagnostics.
+        let now = ctx.now();
+        if now >= s.next_diag_ms {
+            s.next_diag_ms = now + u64::from(cfg.diag_interval_s) * 1000;
+            let mut d = ctx.diag();
+            d.rssi_dbm = link.rssi_dbm();
+            let t = payload::topic(cfg, "diag");
+            let r = mqtt::publish(tx, &t, 0, false, false, 0, |w| d.write_json(w)).map_err(|_| SessionEnd::Protocol("encode"))?;
+            send(conn, tx.get(r).unwrap_or(&[])).await?;
+            s.last_tx_ms = ctx.now();
+        }
+
+        // Keep-alive and acknowledgement deadlines.
+        let now = ctx.now();
+        if let Some(sent) = s.ping_sent_ms {
+            if now.saturating_sub(sent) >= keepalive_ms {
+                return Err(SessionEnd::Protocol("ping_timeout"));
+            }
+        } else if now.saturating_sub(s.last_tx_ms) >= keepalive_ms / 2 {
+            send(conn, &mqtt::PINGREQ).await?;
+            s.ping_sent_ms = Some(now);
+            s.last_tx_ms = now;
+        }
+        if s.inflight.is_some_and(|(_, _, sent)| now.saturating_sub(sent) >= keepalive_ms) {
+            return Err(SessionEnd::Protocol("puback_timeout"));
+        }
+        ctx.set_load(LoadState::WifiConnected);
+
+        let mut deadline = s.next_diag_ms.min(s.last_tx_ms + keepalive_ms / 2);
+        if let Some(t) = s.ping_sent_ms {
+            deadline = deadline.min(t + keepalive_ms);
+        }
+        if let Some((_, _, t)) = s.inflight {
+            deadline = deadline.min(t + keepalive_ms);
+        }
+        if let Some(t) = s.discovery_due {
+            deadline = deadline.min(t);
+        }
+        let work_waiting = s.inflight.is_none() && !ctx.shared.borrow().ring.is_empty();
+        if work_waiting {
+            continue;
+        }
+
+        let buf = rx.get_mut(s.rx_len..).unwrap_or(&mut []);
+        match select4(conn.read(buf), ctx.wake.wait(), ctx.clock.sleep_until(deadline), link.wait_down()).await {
+            Either4::First(Ok(0)) | Either4::First(Err(_)) => return Err(SessionEnd::Net(NetError::Refused)),
+            Either4::First(Ok(n)) => {
+                s.rx_len += n;
+                handle_inbound(ctx, conn, &mut s, rx).await?;
+            }
+            Either4::Second(()) => {}
+            Either4::Third(()) => {}
+            Either4::Fourth(()) => return Err(SessionEnd::LinkDown),
+        }
+    }
+}
+
+async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    conn: &mut T,
+    s: &mut Session,
+    rx: &mut [u8; RX_MAX],
+) -> Result<(), SessionEnd> {
+    loop {
+        if s.skip > 0 {
+            let n = s.skip.min(s.rx_len);
+            rx.copy_within(n..s.rx_len, 0);
+            s.rx_len -= n;
+            s.skip -= n;
+            if s.skip > 0 {
+                return Ok(());
+            }
+        }
+        let (used, ack) = match mqtt::decode(rx.get(..s.rx_len).unwrap_or(&[]), RX_MAX) {
+            Decoded::NeedMore => return Ok(()),
+            Decoded::Corrupt => return Err(SessionEnd::Protocol("corrupt_stream")),
+            Decoded::TooLong { header, body } => {
+                ctx.shared.borrow_mut().diag.inbound_oversize += 1;
+                ctx.emit(ctx.line("error").kv("kind", "mqtt_oversize").kv("bytes", header + body));
+                s.skip = header + body;
+                continue;
+            }
+            Decoded::Malformed(used) => {
+                ctx.shared.borrow_mut().diag.inbound_ignored += 1;
+                (used, None)
+            }
+            Decoded::Packet(p, used) => {
+                let mut ack = None;
+                match p {
+                    Packet::PubAck(pid) => {
+                        if let Some((_, seq, _)) = s.inflight.filter(|(want, _, _)| *want == pid) {
+                            s.inflight = None;
+                            ctx.shared.borrow_mut().acked(seq);
+                        }
+                    }
+                    Packet::PingResp => s.ping_sent_ms = None,
+                    Packet::Publish { topic, payload, qos, packet_id, .. } => {
+                        if qos == 1 {
+                            ack = Some(packet_id);
+                        }
+                        let is_ha = topic == payload::ha_status_topic(ctx.cfg).as_bytes();
+                        if is_ha && payload == b"online" {
+                            if s.discovery_due.is_none() {
+                                s.discovery_due = Some(ctx.now());
+                            }
+                        } else if !(is_ha && payload == b"offline") {
+                            ctx.shared.borrow_mut().diag.inbound_ignored += 1;
+                        }
+                    }
+                    Packet::SubAck(_, 0x80) => {
+                        ctx.emit(ctx.line("error").kv("kind", "mqtt_subscribe_refused"));
+                    }
+                    _ => {}
+                }
+                (used, ack)
+            }
+        };
+        rx.copy_within(used..s.rx_len, 0);
+        s.rx_len -= used;
+        if let Some(pid) = ack {
+            send(conn, &mqtt::puback(pid)).await?;
+        }
+    }
+}
