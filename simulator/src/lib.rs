@@ -1,1 +1,8 @@
-//! Work in progress. Nothing here is implemented yet.
+//! `p1-sim` as a library: a P1 smart meter that real parsers and real gateways cannot tell from the
+//! real thing. See the crate README for the CLI.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod model;
+pub mod profile;
+pub mod rng;
