@@ -215,7 +215,7 @@ impl Encoder {
             w.extend(&counter.to_le_bytes())?;
             w.extend(&mic)?;
         }
-        let service_len = u8::try_from(w.len - length_at - 1).map_err(|_| EncodeError::Overflow)?;
+        let service_len = u8::try_from(w.len.saturating_sub(length_at + 1)).map_err(|_| EncodeError::Overflow)?;
         w.set(length_at, service_len)?;
         if let Some(name) = &self.name {
             let name = name.as_bytes();

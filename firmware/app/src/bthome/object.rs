@@ -165,10 +165,10 @@ impl FieldSet {
     /// The set holding `fields`.
     pub const fn of(fields: &[Field]) -> FieldSet {
         let mut bits = 0;
-        let mut i = 0;
-        while i < fields.len() {
-            bits |= fields[i].bit();
-            i += 1;
+        let mut rest = fields;
+        while let [first, tail @ ..] = rest {
+            bits |= first.bit();
+            rest = tail;
         }
         FieldSet(bits)
     }
