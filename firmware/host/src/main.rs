@@ -1,1 +1,252 @@
-fn main() { eprintln!("virtual-m5stickc: not implemented yet"); std::process::exit(2) }
+//! virtual-m5stickc: the gateway firmware on Linux.
+//!
+//! Reads P1 telegrams from a serial device (a `p1-sim` pty or a USB-UART), publishes them to a
+//! real MQTT broker, prints console lines (`t=<ms> ev=<event> ...`) on stdout and takes control
+//! commands on stdin: `wifi down`, `wifi up`, `supply unplug`, `supply plug`, `quit`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use firmware_app::config::{Field, SetError};
+use firmware_app::console::Line;
+use firmware_app::seams::{Clock, Console};
+use firmware_app::{Board, Config, Memory};
+use firmware_host::config_file::{self, FieldLines};
+use firmware_host::seams::{
+    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, VirtualLink,
+};
+use firmware_host::HOST_RING;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+
+/// The virtual M5StickC: the P1 gateway firmware running on Linux.
+///
+/// Settings come from the defaults, then `--config FILE.toml` (flat keys, see `--help` of each
+/// flag for its key), then the flags below, then `--set KEY=VALUE`. Control commands on stdin:
+/// `wifi down|up`, `supply unplug|plug`, `quit`.
+#[derive(Debug, Parser)]
+#[command(name = "virtual-m5stickc", version)]
+struct Args {
+    /// Serial device the P1 telegrams arrive on (a pty from p1-sim, or a USB-UART).
+    #[arg(long, value_name = "PATH")]
+    p1: PathBuf,
+    /// Broker URL, mqtt://HOST:PORT (key `broker`).
+    #[arg(long, value_name = "URL")]
+    broker: Option<String>,
+    /// Device id: lowercase letters, digits, `_` and `-` (key `device_id`).
+    #[arg(long, value_name = "ID")]
+    device_id: Option<String>,
+    /// Topic prefix (key `prefix`; default `p1`).
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
+    /// Also publish each raw telegram, unchanged, to <prefix>/<id>/telegram (key `raw_telegrams`).
+    #[arg(long)]
+    raw_telegrams: bool,
+    /// TOML configuration file (flat `key = value` lines; errors name file, line and field).
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// Run the firmware clock K times faster than wall time (keep-alive, back-off, silence
+    /// detection, publish intervals), to match p1-sim's virtual time.
+    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    time_scale: f64,
+    /// MQTT user name (key `username`).
+    #[arg(long)]
+    username: Option<String>,
+    /// Read the MQTT password from this environment variable (key `password`; never on the
+    /// command line, where `ps` would show it).
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// QoS of live readings, 0 or 1 (key `qos`; replays always use 1).
+    #[arg(long)]
+    qos: Option<u8>,
+    /// Publish policy: every, interval or deadband (key `policy`).
+    #[arg(long)]
+    policy: Option<String>,
+    /// Store-and-forward ring capacity in readings (key `ring_capacity`).
+    #[arg(long, value_name = "N")]
+    ring: Option<u32>,
+    /// Also publish each field to its own topic (key `per_field_topics`).
+    #[arg(long)]
+    per_field_topics: bool,
+    /// Do not publish Home Assistant discovery (key `discovery = false`).
+    #[arg(long)]
+    no_discovery: bool,
+    /// Which radios carry readings: wifi, ble or both (key `transport`).
+    #[arg(long)]
+    transport: Option<String>,
+    /// Any other setting, by its configuration key (repeatable), e.g. `--set keepalive_s=10`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn apply(cfg: &mut Config, field: Field, value: &str) -> Result<()> {
+    cfg.set_field(field, value).map_err(|e| anyhow::anyhow!("--{}: {}", field.key().replace('_', "-"), e.problem))
+}
+
+fn build_config(args: &Args) -> Result<Config> {
+    let mut cfg = Config::default();
+    let mut lines = FieldLines::default();
+    if let Some(path) = &args.config {
+        lines = config_file::load(&mut cfg, path)?;
+    }
+    if let Some(v) = &args.broker {
+        apply(&mut cfg, Field::Broker, v)?;
+    }
+    if let Some(v) = &args.device_id {
+        apply(&mut cfg, Field::DeviceId, v)?;
+    }
+    if let Some(v) = &args.prefix {
+        apply(&mut cfg, Field::Prefix, v)?;
+    }
+    if args.raw_telegrams {
+        cfg.raw_telegrams = true;
+    }
+    if let Some(v) = &args.username {
+        apply(&mut cfg, Field::Username, v)?;
+    }
+    if let Some(var) = &args.password_env {
+        let v = std::env::var(var).with_context(|| format!("--password-env: environment variable {var} is not set"))?;
+        apply(&mut cfg, Field::Password, &v)?;
+    }
+    if let Some(v) = args.qos {
+        apply(&mut cfg, Field::Qos, &v.to_string())?;
+    }
+    if let Some(v) = &args.policy {
+        apply(&mut cfg, Field::Policy, v)?;
+    }
+    if let Some(v) = args.ring {
+        apply(&mut cfg, Field::RingCapacity, &v.to_string())?;
+    }
+    if args.per_field_topics {
+        cfg.per_field_topics = true;
+    }
+    if args.no_discovery {
+        cfg.discovery = false;
+    }
+    if let Some(v) = &args.transport {
+        apply(&mut cfg, Field::Transport, v)?;
+    }
+    for kv in &args.set {
+        let Some((k, v)) = kv.split_once('=') else { bail!("--set {kv:?}: expected KEY=VALUE") };
+        match cfg.set(k.trim(), v.trim()) {
+            Ok(()) => {}
+            Err(SetError::UnknownKey) => bail!("--set: unknown setting `{}`", k.trim()),
+            Err(SetError::Invalid(e)) => bail!("--set: {e}"),
+        }
+    }
+    cfg.validate(false).map_err(|e| config_file::locate(e, args.config.as_deref(), &lines))?;
+    if cfg.ring_capacity as usize > HOST_RING {
+        bail!("ring_capacity: at most {HOST_RING} on the virtual device");
+    }
+    if cfg.broker.as_ref().is_some_and(|b| b.tls) {
+        bail!("broker: TLS (mqtts://) is not supported by this build yet");
+    }
+    if cfg.transport.uses_ble() {
+        bail!("transport: BLE is not available in this build yet (use wifi)");
+    }
+    Ok(cfg)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 100_000.0) {
+        bail!("--time-scale: expected a number in (0, 100000], got {}", args.time_scale);
+    }
+    let cfg = build_config(&args)?;
+    let p1_path = args.p1.to_str().context("--p1: path is not UTF-8")?.to_owned();
+    let scale = args.time_scale;
+
+    // The ring lives on this thread's stack: a big one, so nothing is allocated per reading.
+    let worker = std::thread::Builder::new()
+        .name("firmware".into())
+        .stack_size(64 << 20)
+        .spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
+            rt.block_on(async {
+                let port =
+                    P1Port::open(&p1_path).with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
+                firmware(cfg, port, scale).await
+            })
+        })
+        .context("spawn firmware thread")?;
+    match worker.join() {
+        Ok(r) => r,
+        Err(_) => bail!("firmware thread failed"),
+    }
+}
+
+async fn firmware(cfg: Config, port: P1Port, scale: f64) -> Result<()> {
+    let clock = ScaledClock::new(scale);
+    let (wifi_tx, wifi_rx) = watch::channel(true);
+    let (supply_tx, supply_rx) = watch::channel(true);
+    let mut memory: Memory<HOST_RING> = Memory::new();
+    let board = Board {
+        p1: port,
+        data_request: DataRequestPin::default(),
+        link: VirtualLink::new(wifi_rx.clone()),
+        net: TcpConnector::new(wifi_rx),
+        clock,
+        power: FixedSupply::new(supply_rx),
+        console: StdoutConsole,
+        system: HostSystem,
+    };
+    let app = firmware_app::run(&cfg, board, &mut memory);
+    tokio::select! {
+        never = app => match never {},
+        r = control(clock, wifi_tx, supply_tx) => r,
+    }
+}
+
+/// Reads control commands from stdin until `quit` (or forever, after stdin closes).
+async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: watch::Sender<bool>) -> Result<()> {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut console = StdoutConsole;
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                std::future::pending::<()>().await;
+                continue;
+            }
+            Err(e) => {
+                console.line(Line::new(clock.now_ms(), "error").kv("kind", "control").kv("detail", e).as_str());
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = Line::new(clock.now_ms(), "control").kv("command", line.trim());
+        match words.as_slice() {
+            ["wifi", "down"] => {
+                wifi.send_replace(false);
+            }
+            ["wifi", "up"] => {
+                wifi.send_replace(true);
+            }
+            ["supply", "unplug"] => {
+                supply.send_replace(false);
+            }
+            ["supply", "plug"] => {
+                supply.send_replace(true);
+            }
+            ["quit"] => {
+                console.line(reply.as_str());
+                return Ok(());
+            }
+            [] => continue,
+            _ => {
+                console.line(
+                    Line::new(clock.now_ms(), "error")
+                        .kv("kind", "control")
+                        .kv("detail", "unknown command (wifi up|down, supply plug|unplug, quit)")
+                        .kv("command", line.trim())
+                        .as_str(),
+                );
+                continue;
+            }
+        }
+        console.line(reply.as_str());
+    }
+}

@@ -1,0 +1,316 @@
+//! Host implementations of the application's seams.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use embedded_io_adapters::tokio_1::FromTokio;
+use firmware_app::seams::{
+    Clock, Connector, Console, Link, LoadState, NetError, PowerError, PowerMonitor, PowerSample, SystemInfo,
+};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The application's clock: milliseconds since start, `scale` times faster than wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledClock {
+    start: Instant,
+    scale: f64,
+}
+
+impl ScaledClock {
+    /// A clock starting at 0 now. `scale` must be positive (1.0 = real time).
+    pub fn new(scale: f64) -> Self {
+        ScaledClock { start: Instant::now(), scale }
+    }
+
+    /// Wall-clock duration of `ms` clock milliseconds.
+    pub fn wall(&self, ms: u64) -> Duration {
+        Duration::from_secs_f64(ms as f64 / 1000.0 / self.scale)
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now_ms(&self) -> u64 {
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as u64
+    }
+
+    async fn sleep_until(&self, deadline_ms: u64) {
+        loop {
+            let now = self.now_ms();
+            if now >= deadline_ms {
+                return;
+            }
+            // Long waits are cut into hours so `u64::MAX` ("forever") cannot overflow.
+            let wait = self.wall(deadline_ms - now).min(Duration::from_secs(3600));
+            tokio::time::sleep(wait.max(Duration::from_micros(50))).await;
+        }
+    }
+}
+
+/// An I/O error for the P1 port (the port is reopened on the next read).
+#[derive(Debug)]
+pub struct PortError(pub std::io::ErrorKind);
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "serial port: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for PortError {}
+
+impl embedded_io::Error for PortError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::Other
+    }
+}
+
+/// The P1 UART: a serial device path, opened at 115200 8N1 and reopened after errors (a pty
+/// whose writer restarted, a USB-UART unplugged and plugged back).
+pub struct P1Port {
+    path: String,
+    port: Option<FromTokio<tokio_serial::SerialStream>>,
+}
+
+impl std::fmt::Debug for P1Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P1Port").field("path", &self.path).field("open", &self.port.is_some()).finish()
+    }
+}
+
+impl P1Port {
+    /// Opens `path` (fails if it cannot be opened now).
+    pub fn open(path: &str) -> std::io::Result<Self> {
+        let port = Self::open_port(path)?;
+        Ok(P1Port { path: path.to_owned(), port: Some(port) })
+    }
+
+    fn open_port(path: &str) -> std::io::Result<FromTokio<tokio_serial::SerialStream>> {
+        use tokio_serial::SerialPortBuilderExt;
+        let s = tokio_serial::new(path, 115_200)
+            .data_bits(tokio_serial::DataBits::Eight)
+            .parity(tokio_serial::Parity::None)
+            .stop_bits(tokio_serial::StopBits::One)
+            .open_native_async()
+            .map_err(std::io::Error::from)?;
+        Ok(FromTokio::new(s))
+    }
+}
+
+impl embedded_io::ErrorType for P1Port {
+    type Error = PortError;
+}
+
+impl embedded_io_async::Read for P1Port {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, PortError> {
+        let port = match &mut self.port {
+            Some(p) => p,
+            None => match Self::open_port(&self.path) {
+                Ok(p) => self.port.insert(p),
+                Err(e) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    return Err(PortError(e.kind()));
+                }
+            },
+        };
+        match embedded_io_async::Read::read(port, buf).await {
+            Ok(0) => {
+                self.port = None;
+                Err(PortError(std::io::ErrorKind::UnexpectedEof))
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.port = None;
+                Err(PortError(e.kind()))
+            }
+        }
+    }
+}
+
+/// The data-request line. A pty has no modem-control lines, so the level is only recorded
+/// (the application logs it); the simulator's data request is driven through its own control.
+#[derive(Debug, Default, Clone)]
+pub struct DataRequestPin {
+    /// The current level.
+    pub high: Arc<Mutex<bool>>,
+}
+
+impl embedded_hal::digital::ErrorType for DataRequestPin {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_hal::digital::OutputPin for DataRequestPin {
+    fn set_low(&mut self) -> Result<(), Self::Error> {
+        if let Ok(mut h) = self.high.lock() {
+            *h = false;
+        }
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Self::Error> {
+        if let Ok(mut h) = self.high.lock() {
+            *h = true;
+        }
+        Ok(())
+    }
+}
+
+/// The virtual WiFi link, switched by `wifi up` / `wifi down` on stdin.
+#[derive(Debug, Clone)]
+pub struct VirtualLink {
+    state: watch::Receiver<bool>,
+    /// RSSI reported while up, dBm.
+    pub rssi_dbm: i16,
+}
+
+impl VirtualLink {
+    /// A link following `state` (true = up).
+    pub fn new(state: watch::Receiver<bool>) -> Self {
+        VirtualLink { state, rssi_dbm: -58 }
+    }
+}
+
+impl Link for VirtualLink {
+    async fn connect(&mut self) -> Result<(), NetError> {
+        // Associating succeeds once the access point is "up"; the app bounds the wait.
+        match self.state.wait_for(|up| *up).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(NetError::Other),
+        }
+    }
+    async fn disconnect(&mut self) {}
+    fn is_up(&self) -> bool {
+        *self.state.borrow()
+    }
+    async fn wait_down(&mut self) {
+        if self.state.wait_for(|up| !*up).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    fn rssi_dbm(&self) -> Option<i16> {
+        self.is_up().then_some(self.rssi_dbm)
+    }
+}
+
+/// Real TCP to the broker; refuses while the virtual link is down.
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    link: watch::Receiver<bool>,
+}
+
+impl TcpConnector {
+    /// A connector gated by the virtual link `link`.
+    pub fn new(link: watch::Receiver<bool>) -> Self {
+        TcpConnector { link }
+    }
+}
+
+impl Connector for TcpConnector {
+    type Conn<'a> = FromTokio<TcpStream>;
+
+    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<Self::Conn<'a>, NetError> {
+        if !*self.link.borrow() {
+            return Err(NetError::LinkDown);
+        }
+        if tls {
+            return Err(NetError::Tls);
+        }
+        let s = TcpStream::connect((host, port)).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => NetError::Refused,
+            std::io::ErrorKind::TimedOut => NetError::Timeout,
+            _ if e.to_string().contains("lookup") => NetError::Dns,
+            _ => NetError::Other,
+        })?;
+        let _ = s.set_nodelay(true);
+        Ok(FromTokio::new(s))
+    }
+}
+
+/// A fixed supply: the P1 port gives 5.0 V while plugged; the draw follows the firmware's load
+/// state (typical M5StickC figures). A stand-in until the simulator's AXP192 emulator is wired in.
+#[derive(Debug, Clone)]
+pub struct FixedSupply {
+    plugged: watch::Receiver<bool>,
+    load: LoadState,
+}
+
+impl FixedSupply {
+    /// A supply following `plugged` (true = P1 5 V present).
+    pub fn new(plugged: watch::Receiver<bool>) -> Self {
+        FixedSupply { plugged, load: LoadState::Boot }
+    }
+
+    fn load_ma(&self) -> u16 {
+        match self.load {
+            LoadState::Boot => 80,
+            LoadState::Idle => 45,
+            LoadState::WifiConnecting => 125,
+            LoadState::WifiConnected => 70,
+            LoadState::Transmitting => 150,
+            LoadState::BleAdvertising => 60,
+        }
+    }
+}
+
+impl PowerMonitor for FixedSupply {
+    async fn sample(&mut self) -> Result<PowerSample, PowerError> {
+        let plugged = *self.plugged.borrow();
+        let load = self.load_ma();
+        Ok(if plugged {
+            PowerSample {
+                acin_mv: 5000,
+                acin_ma: load,
+                vbus_mv: 0,
+                battery_mv: 4150,
+                charge_ma: 0,
+                discharge_ma: 0,
+                temp_dc: 350,
+                acin_present: true,
+                charging: false,
+            }
+        } else {
+            PowerSample {
+                acin_mv: 0,
+                acin_ma: 0,
+                vbus_mv: 0,
+                battery_mv: 3900,
+                charge_ma: 0,
+                discharge_ma: load,
+                temp_dc: 350,
+                acin_present: false,
+                charging: false,
+            }
+        })
+    }
+
+    fn load_state(&mut self, state: LoadState) {
+        self.load = state;
+    }
+}
+
+/// Console lines on stdout, one `write` per line.
+#[derive(Debug, Default)]
+pub struct StdoutConsole;
+
+impl Console for StdoutConsole {
+    fn line(&mut self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+}
+
+/// The host's system facts: no heap figure of the device's kind, a power-on reset.
+#[derive(Debug, Default)]
+pub struct HostSystem;
+
+impl SystemInfo for HostSystem {
+    fn free_heap_bytes(&self) -> Option<u32> {
+        None
+    }
+    fn reset_reason(&self) -> &'static str {
+        "power_on"
+    }
+}
