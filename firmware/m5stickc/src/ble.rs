@@ -119,3 +119,18 @@ impl BleRadio {
         Ok(())
     }
 }
+
+impl firmware_app::seams::Radio for BleRadio {
+    async fn advertise(&mut self, addr: [u8; 6], adv_data: &[u8]) -> Result<(), firmware_app::seams::RadioError> {
+        match BleRadio::advertise(self, addr, adv_data).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let line = firmware_app::console::Line::new(embassy_time::Instant::now().as_millis(), "error")
+                    .kv("kind", "ble")
+                    .kv("detail", crate::net::DebugText(&e));
+                esp_println::println!("{}", line.as_str());
+                Err(firmware_app::seams::RadioError)
+            }
+        }
+    }
+}

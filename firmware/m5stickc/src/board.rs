@@ -20,13 +20,23 @@ pub const NAME: &str = "m5stickc";
 #[cfg(feature = "esp32c3")]
 pub const NAME: &str = "esp32c3";
 
-/// Whether the P1 data line reaches RX inverted. The user's interface board inverts it with a
-/// transistor already, so the default is off; set `P1GW_INVERT_RX=1` at build time for a board
-/// that wires the open-collector line straight to RX (with a pull-up).
-pub const INVERT_RX: bool = match option_env!("P1GW_INVERT_RX") {
-    Some(v) => matches!(v.as_bytes(), b"1" | b"true" | b"yes"),
-    None => false,
-};
+// RAM budget. The ESP32's static data, bss and main stack share one 192 KiB segment, of which
+// the BLE controller reserves the first 64 KiB; its heap lives in the 96 KiB the ROM bootloader
+// used (`ram(reclaimed)`). The ESP32-C3 has one 320 KiB SRAM for all of it, with 64 KiB
+// reclaimed from the bootloader plus a heap in .bss.
+
+/// Readings the store-and-forward ring can hold while the broker is away (the configured
+/// `ring_capacity` may use fewer). About 220 bytes each.
+#[cfg(feature = "esp32")]
+pub const RING: usize = 128;
+#[cfg(feature = "esp32c3")]
+pub const RING: usize = 256;
+
+/// Heap in .bss on top of the 64 KiB reclaimed from the bootloader (ESP32-C3).
+#[cfg(all(feature = "esp32c3", not(feature = "ble")))]
+pub const EXTRA_HEAP: usize = 36 * 1024;
+#[cfg(all(feature = "esp32c3", feature = "ble"))]
+pub const EXTRA_HEAP: usize = 64 * 1024;
 
 /// The board's pins for the P1 interface and the PMIC bus.
 pub struct Pins<RX, DR, SDA, SCL> {
@@ -78,7 +88,9 @@ impl Io {
         SDA: esp_hal::gpio::InputPin + esp_hal::gpio::OutputPin + 'static,
         SCL: esp_hal::gpio::InputPin + esp_hal::gpio::OutputPin + 'static,
     {
-        // DSMR 4+/5: 115200 8N1. Data request starts released; the app asserts it.
+        // DSMR 4+/5: 115200 8N1. `invert_rx` is for boards that wire the meter's open-collector,
+        // inverted data line straight to RX; the user's board inverts it with a transistor.
+        // Data request starts released; the application asserts it.
         let rx_signal = InputSignal::from(pins.rx).with_input_inverter(invert_rx);
         let p1 = UartRx::new(uart, uart::Config::default().with_baudrate(115_200))
             .map_err(SetupError::Uart)?
@@ -91,28 +103,5 @@ impl Io {
             .with_scl(pins.scl)
             .into_async();
         Ok(Self { p1, data_request, i2c })
-    }
-}
-
-/// AXP192 address and its power-output control register (bit 2 = LDO2, the LCD backlight).
-const AXP192_ADDR: u8 = 0x34;
-const AXP192_POWER_OUT_CTRL: u8 = 0x12;
-const AXP192_LDO2_ON: u8 = 1 << 2;
-
-/// Switches the M5StickC's LCD backlight (AXP192 LDO2) off: it draws about 28 mA for a display
-/// the gateway never uses. A no-op on boards without the AXP192.
-pub async fn switch_off_display(i2c: &mut I2c<'static, Async>) {
-    if cfg!(not(feature = "esp32")) {
-        return;
-    }
-    let mut ctrl = [0u8; 1];
-    let now = || embassy_time::Instant::now().as_millis();
-    if let Err(e) = i2c.write_read_async(AXP192_ADDR, &[AXP192_POWER_OUT_CTRL], &mut ctrl).await {
-        esp_println::println!("t={} ev=error what=axp192 op=read_power_out err={e:?}", now());
-        return;
-    }
-    let [value] = ctrl;
-    if let Err(e) = i2c.write_async(AXP192_ADDR, &[AXP192_POWER_OUT_CTRL, value & !AXP192_LDO2_ON]).await {
-        esp_println::println!("t={} ev=error what=axp192 op=backlight_off err={e:?}", now());
     }
 }

@@ -1,7 +1,8 @@
-//! The P1 gateway on an ESP32 board: binds `firmware-app`'s seams to esp-hal.
+//! The P1 gateway on an ESP32 board: `firmware-app` with its seams bound to esp-hal.
 //!
 //! Feature `esp32c3` (default) builds for an ESP32-C3 board on stable Rust; feature `esp32` builds
-//! for the original M5StickC with Espressif's `esp` toolchain (see README.md).
+//! for the original M5StickC with Espressif's `esp` toolchain (see README.md). The configuration
+//! is baked in at build time (`P1GW_CONFIG=path/to/gateway.toml`, see build.rs).
 #![no_std]
 #![no_main]
 
@@ -15,13 +16,19 @@ extern crate alloc;
 #[cfg(feature = "ble")]
 mod ble;
 mod board;
+mod config;
 mod net;
+mod seams;
 
 use embassy_executor::Spawner;
-use embassy_time::{Duration, Timer};
 use esp_backtrace as _;
 use esp_hal::timer::timg::TimerGroup;
-use esp_println::println;
+use firmware_app::console::Line;
+use firmware_app::seams::PowerError;
+use firmware_app::{Board, Memory};
+use static_cell::StaticCell;
+
+use crate::seams::{Axp192Monitor, EspClock, EspConsole, EspSystem};
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
@@ -29,64 +36,100 @@ esp_bootloader_esp_idf::esp_app_desc!();
 async fn main(spawner: Spawner) -> ! {
     let peripherals = esp_hal::init(esp_hal::Config::default().with_cpu_clock(esp_hal::clock::CpuClock::max()));
 
-    // esp-radio's blobs allocate; 64 KiB of the second-stage bootloader's RAM is free after boot.
-    esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
-    esp_alloc::heap_allocator!(size: 36 * 1024);
+    // esp-radio's blobs (WiFi, BLE, coexistence) allocate; see board.rs for the budget per chip.
+    #[cfg(feature = "esp32c3")]
+    {
+        esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
+        esp_alloc::heap_allocator!(size: board::EXTRA_HEAP);
+    }
+    #[cfg(feature = "esp32")]
+    esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 96 * 1024);
 
     let timg0 = TimerGroup::new(peripherals.TIMG0);
     esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
 
+    // The chip revision goes on the first line: the M5StickC runs below esp-hal's supported
+    // minimum (see esp32.toml), and a bench log must show which silicon it was.
     let rev = esp_hal::efuse::chip_revision();
-    println!(
-        "t={} ev=boot board={} chip_rev=v{}.{} fw={}",
-        embassy_time::Instant::now().as_millis(),
-        board::NAME,
-        rev.major,
-        rev.minor,
-        env!("CARGO_PKG_VERSION"),
+    board_line(
+        Line::new(now_ms(), "boot")
+            .kv("stage", "board")
+            .kv("board", board::NAME)
+            .kv("chip_rev", format_args!("v{}.{}", rev.major, rev.minor))
+            .kv("reset", seams::reset_reason()),
     );
 
-    let io = board::Io::new(
-        peripherals.UART1,
-        peripherals.I2C0,
-        board::pins!(peripherals),
-        board::INVERT_RX,
-    );
-    let mut io = match io {
-        Ok(io) => io,
-        Err(e) => halt(e),
-    };
-    board::switch_off_display(&mut io.i2c).await;
-
-    let stack = match net::start(spawner, peripherals.WIFI) {
-        Ok(stack) => stack,
-        Err(e) => halt(e),
-    };
-
-    #[cfg(feature = "ble")]
-    let mut radio = match ble::start(spawner, peripherals.BT) {
-        Ok(radio) => radio,
-        Err(e) => halt(e),
-    };
-    #[cfg(feature = "ble")]
-    if let Err(e) = radio.advertise(ble::default_address(), &[0x02, 0x01, 0x06]).await {
-        println!("t={} ev=error what=ble err=\"{e:?}\"", embassy_time::Instant::now().as_millis());
-    }
-
-    let mut buf = [0u8; 256];
-    loop {
-        match embedded_io_async::Read::read(&mut io.p1, &mut buf).await {
-            Ok(n) => println!("t={} ev=p1 bytes={n} link={}", embassy_time::Instant::now().as_millis(), stack.is_link_up()),
-            Err(e) => println!("t={} ev=error what=uart err={e:?}", embassy_time::Instant::now().as_millis()),
+    let config = match config::load(config::TEXT) {
+        Ok(config) => config,
+        Err(e) => {
+            let l = Line::new(now_ms(), "error").kv("kind", "config");
+            halt(match e {
+                config::LoadError::Syntax { line } => l.kv("line", line).kv("detail", "expected key = value"),
+                config::LoadError::UnknownKey { line } => l.kv("line", line).kv("detail", "unknown key"),
+                config::LoadError::Invalid { line, error } => {
+                    l.kv("line", line).kv("field", error.field.key()).kv("detail", error.problem)
+                }
+            })
         }
-        Timer::after(Duration::from_millis(1)).await;
+    };
+
+    let io = match board::Io::new(peripherals.UART1, peripherals.I2C0, board::pins!(peripherals), config.rx_inverted) {
+        Ok(io) => io,
+        Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))),
+    };
+
+    // Set the PMIC up at once: it switches the LCD backlight off (about 28 mA).
+    let mut power = Axp192Monitor::new(io.i2c);
+    match power.init().await {
+        Ok(()) => {}
+        Err(PowerError::Absent) if cfg!(feature = "esp32c3") => {}
+        Err(e) => board_line(Line::new(now_ms(), "error").kv("kind", "axp192").kv("detail", e)),
     }
+
+    let (link, tcp) = if config.transport.uses_wifi() {
+        match net::start(spawner, peripherals.WIFI, &config.wifi_ssid, &config.wifi_password) {
+            Ok(parts) => parts,
+            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", net::DebugText(&e))),
+        }
+    } else {
+        (net::WifiLink::absent(), net::TcpConnector::absent())
+    };
+
+    static MEMORY: StaticCell<Memory<{ board::RING }>> = StaticCell::new();
+    let memory = MEMORY.init_with(Memory::new);
+    static CONFIG: StaticCell<firmware_app::Config> = StaticCell::new();
+    let config = CONFIG.init(config);
+
+    let board = Board {
+        p1: io.p1,
+        data_request: io.data_request,
+        link,
+        net: tcp,
+        clock: EspClock,
+        power,
+        console: EspConsole,
+        system: EspSystem,
+    };
+    match firmware_app::run(config, board, memory).await {}
 }
 
-/// Reports a setup failure that leaves nothing to run, then idles (the firmware never panics).
-fn halt(what: impl core::fmt::Debug) -> ! {
-    println!("t={} ev=error what=setup err=\"{what:?}\"", embassy_time::Instant::now().as_millis());
+fn now_ms() -> u64 {
+    embassy_time::Instant::now().as_millis()
+}
+
+fn board_line(line: Line) {
+    esp_println::println!("{}", line.as_str());
+}
+
+/// Reports a failure that leaves nothing to run, then idles: the firmware never panics. The line
+/// is repeated every 10 s so a console attached late still sees it.
+fn halt(line: Line) -> ! {
     loop {
-        core::hint::spin_loop();
+        board_line(Line::new(now_ms(), "error").kv("kind", "halted"));
+        esp_println::println!("{}", line.as_str());
+        let until = embassy_time::Instant::now() + embassy_time::Duration::from_secs(10);
+        while embassy_time::Instant::now() < until {
+            core::hint::spin_loop();
+        }
     }
 }

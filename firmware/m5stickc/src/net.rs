@@ -1,41 +1,56 @@
-//! WiFi station and the embassy-net stack.
+//! WiFi station and the embassy-net stack, as `firmware-app`'s link and connector seams.
+//!
+//! The application drives the link: nothing here reconnects on its own, so in the `ble`
+//! transport (WiFi never created) and between the application's back-off attempts the radio
+//! stays off.
+
+use core::net::Ipv4Addr;
 
 use embassy_executor::Spawner;
-use embassy_net::{Runner, Stack, StackResources};
+use embassy_futures::select::select;
+use embassy_net::dns::DnsQueryType;
+use embassy_net::tcp::{ConnectError, TcpSocket};
+use embassy_net::{IpAddress, Runner, Stack, StackResources};
 use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::WIFI;
-use esp_println::println;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController};
+use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController, WifiError};
+use firmware_app::console::Line;
+use firmware_app::seams::{Connector, Link, NetError};
 use static_cell::StaticCell;
 
-const SSID: &str = match option_env!("P1GW_WIFI_SSID") {
-    Some(s) => s,
-    None => "",
-};
-const PASSWORD: &str = match option_env!("P1GW_WIFI_PASSWORD") {
-    Some(s) => s,
-    None => "",
-};
+/// MQTT socket buffers. The largest packet the application sends is a raw telegram plus its
+/// topic (`firmware_app::app::TX_MAX`); it writes through the socket in pieces, so the TX buffer
+/// only bounds how much is in flight.
+const TCP_RX: usize = 1024;
+const TCP_TX: usize = 2048;
 
+/// Why WiFi could not be set up.
 #[derive(Debug, Clone, Copy)]
-pub enum NetError {
-    Wifi(esp_radio::wifi::WifiError),
+pub enum NetSetupError {
+    Ssid,
+    Password,
+    Wifi(WifiError),
     Spawn,
 }
 
-pub fn start(spawner: Spawner, wifi: WIFI<'static>) -> Result<Stack<'static>, NetError> {
-    let ssid = SSID.try_into().map_err(NetError::Wifi)?;
-    let password = PASSWORD.try_into().map_err(NetError::Wifi)?;
-    let station = StationConfig::default()
-        .with_ssid(ssid)
-        .with_authentication(AuthenticationMethodConfig::Wpa2Personal(password));
-    let controller = WifiController::new(
-        wifi,
-        ControllerConfig::default().with_initial_config(Config::Station(station)),
-    )
-    .map_err(NetError::Wifi)?;
-    let device = Interface::station();
+/// Creates the WiFi controller (station, not yet connecting) and the IP stack, and spawns the
+/// stack's runner.
+pub fn start(
+    spawner: Spawner,
+    wifi: WIFI<'static>,
+    ssid: &str,
+    password: &str,
+) -> Result<(WifiLink, TcpConnector), NetSetupError> {
+    let ssid = ssid.try_into().map_err(|_| NetSetupError::Ssid)?;
+    let authentication = if password.is_empty() {
+        AuthenticationMethodConfig::Open
+    } else {
+        AuthenticationMethodConfig::Wpa2Personal(password.try_into().map_err(|_| NetSetupError::Password)?)
+    };
+    let station = StationConfig::default().with_ssid(ssid).with_authentication(authentication);
+    let controller = WifiController::new(wifi, ControllerConfig::default().with_initial_config(Config::Station(station)))
+        .map_err(NetSetupError::Wifi)?;
 
     static RESOURCES: StaticCell<StackResources<4>> = StaticCell::new();
     let seed = {
@@ -43,34 +58,143 @@ pub fn start(spawner: Spawner, wifi: WIFI<'static>) -> Result<Stack<'static>, Ne
         (u64::from(rng.random()) << 32) | u64::from(rng.random())
     };
     let (stack, runner) = embassy_net::new(
-        device,
+        Interface::station(),
         embassy_net::Config::dhcpv4(Default::default()),
         RESOURCES.init(StackResources::new()),
         seed,
     );
-    spawner.spawn(connection(controller).map_err(|_| NetError::Spawn)?);
-    spawner.spawn(net_task(runner).map_err(|_| NetError::Spawn)?);
-    Ok(stack)
-}
+    spawner.spawn(net_task(runner).map_err(|_| NetSetupError::Spawn)?);
 
-#[embassy_executor::task]
-async fn connection(mut controller: WifiController<'static>) {
-    loop {
-        match controller.connect_async().await {
-            Ok(info) => {
-                println!("t={} ev=wifi state=up channel={}", embassy_time::Instant::now().as_millis(), info.channel);
-                let _ = controller.wait_for_disconnect_async().await;
-                println!("t={} ev=wifi state=down", embassy_time::Instant::now().as_millis());
-            }
-            Err(e) => {
-                println!("t={} ev=wifi state=failed err=\"{e:?}\"", embassy_time::Instant::now().as_millis());
-                Timer::after(Duration::from_secs(2)).await;
-            }
-        }
-    }
+    static RX: StaticCell<[u8; TCP_RX]> = StaticCell::new();
+    static TX: StaticCell<[u8; TCP_TX]> = StaticCell::new();
+    Ok((
+        WifiLink { wifi: Some((controller, stack)) },
+        TcpConnector { stack: Some(stack), rx: RX.init([0; TCP_RX]), tx: TX.init([0; TCP_TX]) },
+    ))
 }
 
 #[embassy_executor::task]
 async fn net_task(mut runner: Runner<'static, Interface>) {
     runner.run().await
+}
+
+fn board_line(event: &str) -> Line {
+    Line::new(embassy_time::Instant::now().as_millis(), event)
+}
+
+/// The WiFi station as the application's link: up = associated and holding a DHCP lease.
+pub struct WifiLink {
+    wifi: Option<(WifiController<'static>, Stack<'static>)>,
+}
+
+impl WifiLink {
+    /// A board running without WiFi (transport `ble`): the link never comes up.
+    pub fn absent() -> Self {
+        Self { wifi: None }
+    }
+}
+
+impl Link for WifiLink {
+    async fn connect(&mut self) -> Result<(), NetError> {
+        let Some((controller, stack)) = self.wifi.as_mut() else {
+            return Err(NetError::LinkDown);
+        };
+        if !controller.is_connected() {
+            if let Err(e) = controller.connect_async().await {
+                // The app reports `link_down`; the driver's reason (wrong password, no AP, ...)
+                // is only known here.
+                esp_println::println!("{}", board_line("wifi").kv("state", "failed").kv("detail", DebugText(&e)).as_str());
+                return Err(NetError::LinkDown);
+            }
+        }
+        stack.wait_config_up().await;
+        Ok(())
+    }
+
+    async fn disconnect(&mut self) {
+        if let Some((controller, _)) = self.wifi.as_mut() {
+            let _ = controller.disconnect_async().await;
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        self.wifi.as_ref().is_some_and(|(c, s)| c.is_connected() && s.is_config_up())
+    }
+
+    async fn wait_down(&mut self) {
+        // The disconnect event is the fast path; the periodic re-check covers a disconnect that
+        // happened before the event subscription.
+        while self.is_up() {
+            if let Some((controller, _)) = self.wifi.as_ref() {
+                select(controller.wait_for_disconnect_async(), Timer::after(Duration::from_secs(1))).await;
+            }
+        }
+    }
+
+    fn rssi_dbm(&self) -> Option<i16> {
+        let (controller, _) = self.wifi.as_ref()?;
+        if !controller.is_connected() {
+            return None;
+        }
+        controller.rssi().ok().and_then(|r| i16::try_from(r).ok())
+    }
+}
+
+/// TCP connections to the broker over embassy-net, one at a time (the application holds at most
+/// one broker session).
+pub struct TcpConnector {
+    stack: Option<Stack<'static>>,
+    rx: &'static mut [u8],
+    tx: &'static mut [u8],
+}
+
+impl TcpConnector {
+    /// A board running without WiFi: every connect fails with `link_down`.
+    pub fn absent() -> Self {
+        Self { stack: None, rx: &mut [], tx: &mut [] }
+    }
+}
+
+impl Connector for TcpConnector {
+    type Conn<'a>
+        = TcpSocket<'a>
+    where
+        Self: 'a;
+
+    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<TcpSocket<'a>, NetError> {
+        let Some(stack) = self.stack else {
+            return Err(NetError::LinkDown);
+        };
+        if tls {
+            // Config validation rejects mqtts:// in this build; refuse rather than send plain text.
+            return Err(NetError::Tls);
+        }
+        if !stack.is_config_up() {
+            return Err(NetError::LinkDown);
+        }
+        let addr = match host.parse::<Ipv4Addr>() {
+            Ok(ip) => IpAddress::Ipv4(ip),
+            Err(_) => {
+                let addrs = stack.dns_query(host, DnsQueryType::A).await.map_err(|_| NetError::Dns)?;
+                *addrs.first().ok_or(NetError::Dns)?
+            }
+        };
+        let mut socket = TcpSocket::new(stack, self.rx, self.tx);
+        socket.connect((addr, port)).await.map_err(|e| match e {
+            ConnectError::ConnectionReset => NetError::Refused,
+            ConnectError::TimedOut => NetError::Timeout,
+            ConnectError::NoRoute => NetError::LinkDown,
+            _ => NetError::Other,
+        })?;
+        Ok(socket)
+    }
+}
+
+/// Formats a `Debug` value with `Display`, for console values.
+pub struct DebugText<'a, T: core::fmt::Debug>(pub &'a T);
+
+impl<T: core::fmt::Debug> core::fmt::Display for DebugText<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
 }
