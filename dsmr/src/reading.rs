@@ -300,9 +300,13 @@ impl Reading {
         self.mbus.get(usize::from(channel).checked_sub(1)?)?.as_ref()
     }
 
-    /// The first M-Bus device whose type is gas (3), if any.
+    /// The gas meter: the first M-Bus device of type gas (3) whose value has a unit. Unused
+    /// slots (a unitless zero with a placeholder time, as AM550 and Fluvius meters send) are skipped.
     pub fn gas(&self) -> Option<&MBusDevice> {
-        self.mbus.iter().flatten().find(|d| d.kind() == Some(DeviceKind::Gas))
+        self.mbus
+            .iter()
+            .flatten()
+            .find(|d| d.kind() == Some(DeviceKind::Gas) && d.value.is_some_and(|v| v.value.unit.is_some()))
     }
 
     fn quantity(&mut self, line: &Line<'_>, v: Option<Value<'_>>, dims: &[Dimension]) -> Option<Quantity> {
@@ -390,7 +394,11 @@ impl Reading {
 
     fn object(&mut self, line: &Line<'_>) {
         use Dimension as D;
-        let o = line.obis;
+        let mut o = line.obis;
+        if o.a == 1 && o.b == 1 {
+            // Some meters (Sagemcom XT211, Luxembourg) number the electricity channel 1.
+            o.b = 0;
+        }
         let phase = |c: u8, base: u8| -> Option<usize> {
             match c.checked_sub(base)? {
                 0 => Some(0),
