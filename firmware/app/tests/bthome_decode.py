@@ -11,8 +11,14 @@ Reads lines on stdin, answers one line per request on stdout:
   end <stream>
       Answers end <stream> <key>=<value> ... : every sensor the stream's parser holds, i.e. what
       Home Assistant would show after all the stream's advertisements.
+
+With --listen HOST:PORT it is a receiver for the virtual radio instead: it prints
+"listening HOST:PORT", then one "ad udp ..." line (as above) per datagram received, and exits
+after --count datagrams, or with status 1 if --timeout seconds pass without one.
 """
 
+import argparse
+import socket
 import sys
 
 from bleak.backends.device import BLEDevice
@@ -66,7 +72,37 @@ def sensors(update) -> str:
     return " ".join(f"{k}={values[k]!r}" for k in sorted(values))
 
 
+def listen(where: str, key_hex: str | None, count: int, timeout: float) -> None:
+    host, _, port = where.rpartition(":")
+    key = bytes.fromhex(key_hex) if key_hex else None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, int(port)))
+    sock.settimeout(timeout)
+    bound_host, bound_port = sock.getsockname()
+    print(f"listening {bound_host}:{bound_port}", flush=True)
+    parser = BTHomeBluetoothDeviceData(bindkey=key)
+    clock = 1000.0
+    for _ in range(count):
+        try:
+            datagram, _ = sock.recvfrom(2048)
+        except socket.timeout:
+            raise SystemExit(f"bthome_decode.py: no datagram within {timeout} s")
+        clock += 1.0
+        update = parser.update(service_info(datagram, clock))
+        encrypted = int(parser.encryption_scheme.value != "none")
+        print(f"ad udp encrypted={encrypted} verified={int(parser.bindkey_verified)} {sensors(update)}".rstrip(), flush=True)
+
+
 def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args.add_argument("--listen", metavar="HOST:PORT", help="receive the virtual radio's UDP datagrams")
+    args.add_argument("--bind-key", metavar="HEX", help="BTHome bind key for --listen")
+    args.add_argument("--count", type=int, default=1, help="datagrams to receive (default 1)")
+    args.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per datagram")
+    opts = args.parse_args()
+    if opts.listen:
+        listen(opts.listen, opts.bind_key, opts.count, opts.timeout)
+        return
     # stream -> [parser, clock, last update]
     streams: dict[str, list] = {}
     for line in sys.stdin:

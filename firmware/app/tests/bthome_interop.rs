@@ -302,3 +302,63 @@ fn fields_present(values: &Values) -> FieldSet {
     }
     set
 }
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// End to end: the sink sends to a Python receiver (`bthome_decode.py --listen`) that knows
+/// nothing but the datagram format and the bind key.
+#[test]
+fn python_receiver_decodes_the_sinks_datagrams() {
+    use std::io::BufRead;
+    let Some(python) = python() else { return };
+    let file = FIXTURES[0];
+    let values = fixture_values(file);
+    let mut config = Config::new(ADDRESS);
+    config.bind_key = Some(BindKey::from_hex(KEY).expect("key"));
+    let mut encoder = Encoder::new(&config).expect("encoder");
+    let count = config.schedule().groups().len();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bthome_decode.py");
+    let child = Command::new(&python)
+        .arg(&script)
+        .args(["--listen", "127.0.0.1:0", "--bind-key", KEY, "--timeout", "10", "--count"])
+        .arg(count.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn receiver");
+    let mut child = KillOnDrop(child);
+    // The receiver exits after 10 s without a datagram, which ends these reads.
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("listening line").expect("read");
+    let port = first.strip_prefix("listening 127.0.0.1:").unwrap_or_else(|| panic!("{first:?}"));
+    let sink = ble_sink::BleSink::open(&format!("udp://127.0.0.1:{port}")).expect("open sink");
+
+    let mut union = FieldSet::EMPTY;
+    for i in 0..count {
+        let adv = encoder.encode(&values).expect("encode");
+        sink.send(encoder.address(), adv.as_bytes()).expect("send");
+        union = union.union(adv.fields);
+        let line = lines.next().unwrap_or_else(|| panic!("no answer for datagram {i}")).expect("read");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[..4], ["ad", "udp", "encrypted=1", "verified=1"], "{line}");
+        let got = parse_sensors(&words[4..]);
+        // The receiver shows every sensor seen so far; this datagram's must all be there.
+        for (key, (value, resolution)) in expected(adv.fields, &values) {
+            let g = got.get(&key).unwrap_or_else(|| panic!("datagram {i}: {key} missing: {line}"));
+            assert!((g - value).abs() < resolution / 2.0, "datagram {i}: {key} = {g}, want {value}");
+        }
+        if i + 1 == count {
+            check_sensors(&format!("{file} after rotation"), &got, &expected(union, &values));
+        }
+    }
+    let status = child.0.wait().expect("wait receiver");
+    assert!(status.success(), "receiver exit {status}");
+}
