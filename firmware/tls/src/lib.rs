@@ -282,3 +282,80 @@ impl<'b, T: Read + Write + 'b> Write for TlsStream<'b, T> {
         self.inner.flush().await.map_err(from_inner)
     }
 }
+
+/// A broker connection that is either plain or TLS, so one connector type serves both
+/// configurations (`Connector::Conn` in firmware-app). Errors of the plain transport are reported
+/// as [`Error::Io`].
+#[derive(Debug)]
+pub enum Stream<'b, T: Read + Write + 'b> {
+    /// Plain TCP.
+    Plain(T),
+    /// TLS over TCP.
+    Tls(TlsStream<'b, T>),
+}
+
+impl<'b, T: Read + Write + 'b> ErrorType for Stream<'b, T> {
+    type Error = Error;
+}
+
+fn io_error<E: embedded_io::Error>(e: E) -> Error {
+    Error::Io(e.kind())
+}
+
+impl<'b, T: Read + Write + 'b> Read for Stream<'b, T> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        match self {
+            Stream::Plain(t) => t.read(buf).await.map_err(io_error),
+            Stream::Tls(t) => t.read(buf).await,
+        }
+    }
+}
+
+impl<'b, T: Read + Write + 'b> Write for Stream<'b, T> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
+        match self {
+            Stream::Plain(t) => t.write(buf).await.map_err(io_error),
+            Stream::Tls(t) => t.write(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        match self {
+            Stream::Plain(t) => t.flush().await.map_err(io_error),
+            Stream::Tls(t) => t.flush().await,
+        }
+    }
+}
+
+/// Record buffers for one connection, for a connector to own (a `static` on the device).
+/// `R` = [`RECORD_BUFFER_MAX`] reads any record; `W` of 2 KiB or more keeps MQTT packets in one
+/// record each.
+#[derive(Debug)]
+pub struct Buffers<const R: usize, const W: usize> {
+    /// Incoming records.
+    pub read: [u8; R],
+    /// Outgoing records.
+    pub write: [u8; W],
+}
+
+impl<const R: usize, const W: usize> Buffers<R, W> {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        Self { read: [0; R], write: [0; W] }
+    }
+
+    /// Runs [`connect`] over `transport` with these buffers.
+    pub async fn connect<'b, T, G>(&'b mut self, transport: T, options: &Options<'_>, rng: G) -> Result<TlsStream<'b, T>, Error>
+    where
+        T: Read + Write + 'b,
+        G: CryptoRng + RngCore,
+    {
+        connect(transport, &mut self.read, &mut self.write, options, rng).await
+    }
+}
+
+impl<const R: usize, const W: usize> Default for Buffers<R, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
