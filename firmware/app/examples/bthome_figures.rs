@@ -44,7 +44,12 @@ fn main() {
     let address = [0x54, 0x48, 0xE6, 0x8F, 0x80, 0xA5];
     let v = values();
     println!("advertisement sizes (legacy limit {ADV_MAX} bytes; name \"P1\" added where it fits)");
-    println!("{:<10} {:>5} {:<24} {:>8} {:>9} {:>9}", "mode", "group", "contents", "objects", "AD bytes", "with name");
+    println!("airtime: LE 1M PHY, ADV_NONCONN_IND = preamble 1 + access address 4 + header 2 + AdvA 6");
+    println!("         + AD + CRC 3 bytes at 8 us/byte, per channel; an advertising event uses 3 channels");
+    println!(
+        "{:<10} {:>5} {:<24} {:>8} {:>9} {:>9} {:>11} {:>11}",
+        "mode", "group", "contents", "objects", "AD bytes", "with name", "us/channel", "us/event"
+    );
     for (mode, bind_key) in [("plain", None), ("encrypted", Some(key))] {
         let mut cfg = Config::new(address);
         cfg.bind_key = bind_key;
@@ -55,14 +60,17 @@ fn main() {
             let a = bare.encode(&v).expect("encode");
             let b = named.encode(&v).expect("encode");
             let objects = 2 + g.encoded_len();
+            let airtime = (16 + a.as_bytes().len()) * 8;
             println!(
-                "{:<10} {:>5} {:<24} {:>8} {:>9} {:>9}",
+                "{:<10} {:>5} {:<24} {:>8} {:>9} {:>9} {:>11} {:>11}",
                 mode,
                 i,
                 group_name(*g),
                 objects,
                 a.as_bytes().len(),
-                b.as_bytes().len()
+                b.as_bytes().len(),
+                airtime,
+                3 * airtime
             );
         }
     }
