@@ -6,3 +6,9 @@ pub mod clock;
 pub mod model;
 pub mod profile;
 pub mod rng;
+pub mod faults;
+pub mod meter;
+
+pub use faults::{FaultCounts, FaultKind, FaultPlan, FaultRule};
+pub use meter::{Meter, Sent, Telegram};
+pub use profile::Profile;

@@ -329,7 +329,7 @@ impl Physics {
         let annual = init.range_f64(2200.0, 4800.0) * 1000.0;
         let low_share = init.range_f64(0.38, 0.55);
         let import_total = annual * years;
-        let export_total = house.pv_wp * 0.55 * years * init.range_f64(0.3, 0.9);
+        let export_total = house.pv_wp * 900.0 * years.min(6.0) * init.range_f64(0.3, 0.6);
         let lr = profile.tariff.low_register as usize - 1;
         let mut import_wh = [0.0; 2];
         import_wh[lr] = import_total * low_share;

@@ -77,9 +77,17 @@ impl Battery {
     }
 }
 
+/// The table's 0 % (3.27 V) is a light-load end point; the last 2 % of the capacity sit on a steep
+/// knee down to 3.0 V, where the AXP192's VOFF stops the stick under any load [inferred].
+const KNEE: f64 = 0.02;
+
 /// OCV at a state of charge (0..=1), V.
 pub fn ocv_at(soc: f64) -> f64 {
-    let x = soc.clamp(0.0, 1.0) * 20.0;
+    let soc = soc.clamp(0.0, 1.0);
+    if soc < KNEE {
+        return 3.0 + (OCV_V[0] - 3.0) * soc / KNEE;
+    }
+    let x = (soc - KNEE) / (1.0 - KNEE) * 20.0;
     let i = (x.floor() as usize).min(19);
     let f = x - i as f64;
     let lo = OCV_V.get(i).copied().unwrap_or(3.27);
@@ -93,9 +101,10 @@ mod tests {
 
     #[test]
     fn ocv_table_ends_and_interpolates() {
-        assert!((ocv_at(0.0) - 3.27).abs() < 1e-9);
+        assert!((ocv_at(0.0) - 3.0).abs() < 1e-9);
+        assert!((ocv_at(KNEE) - 3.27).abs() < 1e-9);
         assert!((ocv_at(1.0) - 4.20).abs() < 1e-9);
-        assert!((ocv_at(0.525) - 3.845).abs() < 1e-9);
+        assert!((ocv_at(KNEE + 0.525 * (1.0 - KNEE)) - 3.845).abs() < 1e-9);
     }
 
     #[test]

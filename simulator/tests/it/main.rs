@@ -1,0 +1,2 @@
+//! Integration tests for the simulator (one binary; one module per concern).
+mod profiles;
