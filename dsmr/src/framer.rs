@@ -7,6 +7,12 @@
 //! Guarantees: never panics on any input, never allocates, the buffer is the const generic `N`
 //! bytes (a telegram longer than `N` is reported as [`FrameError::Oversize`] and skipped). Garbage
 //! before `/` is skipped and counted. Every problem is a distinct, counted [`FrameError`].
+//!
+//! A telegram ends at `!` plus its CRC (delivered as soon as 4 hex digits have arrived, or at the
+//! line end for a 3-digit or absent CRC). A telegram is cut off ([`FrameError::Truncated`]) when a
+//! `/` starts a line, or when `/XXX5` (a header: three letters and a digit) appears inside a line,
+//! so a reader that loses bytes mid-line still catches the next telegram. A lone `/` inside a
+//! value (`0-0:96.13.0(test-/-test)`) is ordinary data.
 
 use crate::crc::CrcKind;
 use core::fmt;
@@ -27,8 +33,8 @@ pub enum FrameError {
         /// The buffer size (the const generic `N`).
         limit: usize,
     },
-    /// A new `/` arrived at the start of a line before the `!` of the telegram in progress (or
-    /// input ended).
+    /// The next telegram began before the `!` of the one in progress: a `/` at the start of a
+    /// line, or `/XXX5` (a header) inside a line; or input ended ([`Framer::finish`]).
     Truncated {
         /// How many bytes of the dropped telegram had arrived.
         received: usize,
@@ -137,6 +143,8 @@ pub struct Framer<const N: usize> {
     line_start: usize,
     line_no: u16,
     bad_line: Option<(u16, MalformedKind)>,
+    /// Buffer index of a '/' inside a data line that may start a new header (`/XXX5`).
+    slash: Option<usize>,
     bang: usize,
     crc_digits: u8,
     crc_value: u16,
@@ -166,6 +174,7 @@ impl<const N: usize> Framer<N> {
             line_start: 0,
             line_no: 0,
             bad_line: None,
+            slash: None,
             bang: 0,
             crc_digits: 0,
             crc_value: 0,
@@ -203,6 +212,7 @@ impl<const N: usize> Framer<N> {
         self.line_start = 0;
         self.line_no = 1;
         self.bad_line = None;
+        self.slash = None;
         self.crc_digits = 0;
         self.crc_value = 0;
         self.crc_bad = false;
@@ -311,12 +321,43 @@ impl<const N: usize> Framer<N> {
                         self.state = State::Idle;
                         return (i, self.error(FrameError::Truncated { received }));
                     }
+                    if let Some(at) = self.slash {
+                        // Checking whether a '/' inside a line begins `/XXX5`, i.e. a new telegram
+                        // after one cut off mid-line.
+                        let k = self.len - at;
+                        let fits = match k {
+                            1..=3 => b.is_ascii_alphabetic(),
+                            _ => b.is_ascii_digit(),
+                        };
+                        if !fits || b == b'\n' || b == b'!' {
+                            self.slash = None;
+                        } else {
+                            if !self.push(b) {
+                                return (i, self.oversize());
+                            }
+                            i += 1;
+                            if k == 4 {
+                                let received = at;
+                                let mut head = [0u8; 5];
+                                if let Some(src) = self.buf.get(at..at + 5) {
+                                    head.copy_from_slice(src);
+                                }
+                                self.start();
+                                for h in head {
+                                    self.push(h);
+                                }
+                                self.stats.truncated += 1;
+                                return (i, Some(Err(FrameError::Truncated { received })));
+                            }
+                            continue;
+                        }
+                    }
                     // Fast path: copy a run of ordinary bytes at once.
                     let rest = input.get(i..).unwrap_or(&[]);
                     let body = self.state == State::Body;
                     let run = rest
                         .iter()
-                        .position(|&c| c == b'\n' || (c == b'!' && body))
+                        .position(|&c| c == b'\n' || (body && (c == b'!' || c == b'/')))
                         .unwrap_or(rest.len());
                     if run > 0 {
                         let room = N - self.len;
@@ -328,6 +369,15 @@ impl<const N: usize> Framer<N> {
                         }
                         self.len += run;
                         i += run;
+                        continue;
+                    }
+                    if b == b'/' {
+                        // Inside a line (a '/' at a line start was handled above).
+                        self.slash = Some(self.len);
+                        if !self.push(b) {
+                            return (i, self.oversize());
+                        }
+                        i += 1;
                         continue;
                     }
                     if b == b'\n' {
