@@ -92,7 +92,11 @@ impl Io {
         // inverted data line straight to RX; the user's board inverts it with a transistor.
         // Data request starts released; the application asserts it.
         let rx_signal = InputSignal::from(pins.rx).with_input_inverter(invert_rx);
-        let p1 = UartRx::new(uart, uart::Config::default().with_baudrate(115_200))
+        // Wake the reader when 32 of the FIFO's 128 bytes are filled, leaving 96 bytes (8 ms at
+        // 115200 baud) for the executor to get round to it while WiFi work runs; the default (120)
+        // would leave 0.7 ms before an overflow drops telegram bytes.
+        let rx_config = uart::RxConfig::default().with_fifo_full_threshold(32);
+        let p1 = UartRx::new(uart, uart::Config::default().with_baudrate(115_200).with_rx(rx_config))
             .map_err(SetupError::Uart)?
             .with_rx(rx_signal)
             .into_async();

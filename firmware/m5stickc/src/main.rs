@@ -70,12 +70,13 @@ async fn main(spawner: Spawner) -> ! {
                     l.kv("line", line).kv("field", error.field.key()).kv("detail", error.problem)
                 }
             })
+            .await
         }
     };
 
     let io = match board::Io::new(peripherals.UART1, peripherals.I2C0, board::pins!(peripherals), config.rx_inverted) {
         Ok(io) => io,
-        Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))),
+        Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
     };
 
     // Set the PMIC up at once: it switches the LCD backlight off (about 28 mA).
@@ -89,7 +90,7 @@ async fn main(spawner: Spawner) -> ! {
     let (link, tcp) = if config.transport.uses_wifi() {
         match net::start(spawner, peripherals.WIFI, &config.wifi_ssid, &config.wifi_password) {
             Ok(parts) => parts,
-            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", net::DebugText(&e))),
+            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", net::DebugText(&e))).await,
         }
     } else {
         (net::WifiLink::absent(), net::TcpConnector::absent())
@@ -121,15 +122,12 @@ fn board_line(line: Line) {
     esp_println::println!("{}", line.as_str());
 }
 
-/// Reports a failure that leaves nothing to run, then idles: the firmware never panics. The line
-/// is repeated every 10 s so a console attached late still sees it.
-fn halt(line: Line) -> ! {
+/// Reports a failure that leaves nothing to run, then idles with the radio off: the firmware
+/// never panics. The lines repeat every 10 s so a console attached late still sees them.
+async fn halt(line: Line) -> ! {
     loop {
         board_line(Line::new(now_ms(), "error").kv("kind", "halted"));
         esp_println::println!("{}", line.as_str());
-        let until = embassy_time::Instant::now() + embassy_time::Duration::from_secs(10);
-        while embassy_time::Instant::now() < until {
-            core::hint::spin_loop();
-        }
+        embassy_time::Timer::after(embassy_time::Duration::from_secs(10)).await;
     }
 }
