@@ -119,6 +119,13 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// What `scan` stopped for.
+enum Pending {
+    None,
+    Complete,
+    Error(FrameError),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Waiting for `/`.
@@ -145,6 +152,10 @@ pub struct Framer<const N: usize> {
     bad_line: Option<(u16, MalformedKind)>,
     /// Buffer index of a '/' inside a data line that may start a new header (`/XXX5`).
     slash: Option<usize>,
+    /// Bytes consumed by all `feed` calls so far.
+    consumed: u64,
+    /// Stream offset of the current (or last) telegram's `/`.
+    start_offset: u64,
     bang: usize,
     crc_digits: u8,
     crc_value: u16,
@@ -175,6 +186,8 @@ impl<const N: usize> Framer<N> {
             line_no: 0,
             bad_line: None,
             slash: None,
+            consumed: 0,
+            start_offset: 0,
             bang: 0,
             crc_digits: 0,
             crc_value: 0,
@@ -194,6 +207,12 @@ impl<const N: usize> Framer<N> {
     /// The counters so far.
     pub fn stats(&self) -> FramerStats {
         self.stats
+    }
+
+    /// Stream offset (bytes since the framer was created) of the `/` of the telegram the last
+    /// event was about, or of the telegram in progress.
+    pub fn telegram_offset(&self) -> u64 {
+        self.start_offset
     }
 
     /// True while a telegram has started but not ended.
@@ -227,10 +246,10 @@ impl<const N: usize> Framer<N> {
 
     fn error(&mut self, e: FrameError) -> Option<Result<Frame<'_>, FrameError>> {
         match e {
-            FrameError::CrcMismatch { .. } => self.stats.crc_mismatch += 1,
-            FrameError::Oversize { .. } => self.stats.oversize += 1,
-            FrameError::Truncated { .. } => self.stats.truncated += 1,
-            FrameError::Malformed { .. } => self.stats.malformed += 1,
+            FrameError::CrcMismatch { .. } => self.stats.crc_mismatch = self.stats.crc_mismatch.saturating_add(1),
+            FrameError::Oversize { .. } => self.stats.oversize = self.stats.oversize.saturating_add(1),
+            FrameError::Truncated { .. } => self.stats.truncated = self.stats.truncated.saturating_add(1),
+            FrameError::Malformed { .. } => self.stats.malformed = self.stats.malformed.saturating_add(1),
         }
         Some(Err(e))
     }
@@ -256,9 +275,9 @@ impl<const N: usize> Framer<N> {
             }
             Some(computed)
         };
-        self.stats.telegrams += 1;
+        self.stats.telegrams = self.stats.telegrams.saturating_add(1);
         if crc.is_none() {
-            self.stats.without_crc += 1;
+            self.stats.without_crc = self.stats.without_crc.saturating_add(1);
         }
         let bytes = self.buf.get(..self.len).unwrap_or(&[]);
         Some(Ok(Frame { bytes, crc }))
@@ -300,12 +319,23 @@ impl<const N: usize> Framer<N> {
     /// with a valid (or no) CRC, `Some(Err(_))` for a dropped telegram, `None` when all of `input`
     /// was consumed and more bytes are needed. Call again with the rest of `input`.
     pub fn feed(&mut self, input: &[u8]) -> (usize, Option<Result<Frame<'_>, FrameError>>) {
+        let used = self.scan(input);
+        self.consumed = self.consumed.saturating_add(used.0 as u64);
+        match used.1 {
+            Pending::None => (used.0, None),
+            Pending::Complete => (used.0, self.complete()),
+            Pending::Error(e) => (used.0, Some(Err(e))),
+        }
+    }
+
+    fn scan(&mut self, input: &[u8]) -> (usize, Pending) {
         let mut i = 0;
         while let Some(&b) = input.get(i) {
             match self.state {
                 State::Idle | State::Discard => {
                     if b == b'/' {
                         self.start();
+                        self.start_offset = self.consumed.saturating_add(i as u64);
                         continue;
                     }
                     if self.state == State::Idle && b != b'\r' && b != b'\n' {
@@ -319,7 +349,7 @@ impl<const N: usize> Framer<N> {
                     if b == b'/' && self.state == State::Body && self.len == self.line_start {
                         let received = self.len;
                         self.state = State::Idle;
-                        return (i, self.error(FrameError::Truncated { received }));
+                        return (i, self.fail(FrameError::Truncated { received }));
                     }
                     if let Some(at) = self.slash {
                         // Checking whether a '/' inside a line begins `/XXX5`, i.e. a new telegram
@@ -342,12 +372,16 @@ impl<const N: usize> Framer<N> {
                                 if let Some(src) = self.buf.get(at..at + 5) {
                                     head.copy_from_slice(src);
                                 }
+                                let offset = self.start_offset.saturating_add(at as u64);
                                 self.start();
+                                self.start_offset = offset;
                                 for h in head {
                                     self.push(h);
                                 }
-                                self.stats.truncated += 1;
-                                return (i, Some(Err(FrameError::Truncated { received })));
+                                self.stats.truncated = self.stats.truncated.saturating_add(1);
+                                // The event is about the telegram that was cut off.
+                                self.start_offset = offset;
+                                return (i, Pending::Error(FrameError::Truncated { received }));
                             }
                             continue;
                         }
@@ -406,8 +440,8 @@ impl<const N: usize> Framer<N> {
                 }
                 State::Crc => match b {
                     b'\r' => i += 1,
-                    b'\n' => return (i + 1, self.complete()),
-                    b'/' => return (i, self.complete()),
+                    b'\n' => return (i + 1, Pending::Complete),
+                    b'/' => return (i, Pending::Complete),
                     _ => {
                         match crate::value::hex_digit(b) {
                             Some(d) if !self.crc_bad => {
@@ -417,7 +451,7 @@ impl<const N: usize> Framer<N> {
                                     return (i, self.oversize());
                                 }
                                 if self.crc_digits == 4 {
-                                    return (i + 1, self.complete());
+                                    return (i + 1, Pending::Complete);
                                 }
                             }
                             _ => self.crc_bad = true,
@@ -427,13 +461,18 @@ impl<const N: usize> Framer<N> {
                 },
             }
         }
-        (i, None)
+        (i, Pending::None)
     }
 
-    fn oversize(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
+    fn oversize(&mut self) -> Pending {
         self.state = State::Discard;
         self.len = 0;
-        self.error(FrameError::Oversize { limit: N })
+        self.fail(FrameError::Oversize { limit: N })
+    }
+
+    fn fail(&mut self, e: FrameError) -> Pending {
+        let _ = self.error(e);
+        Pending::Error(e)
     }
 
     /// Signals the end of input: a telegram in progress is reported as truncated, except one whose

@@ -579,7 +579,7 @@ impl Reading {
         }
         let mut seen = 0u32;
         while let (Some(t), Some(d)) = (vals.next(), vals.next()) {
-            seen += 1;
+            seen = seen.saturating_add(1);
             let end = t.timestamp();
             let dur = d.fixed().and_then(|f| u64::try_from(f.rescale(0)?).ok());
             let unit_ok = matches!(d.unit.map(Unit::parse), None | Some(Some(Unit::S)));
@@ -629,7 +629,7 @@ impl Reading {
                 self.issue(Some(line.obis), line.line, IssueKind::BadValue);
                 break;
             };
-            seen += 1;
+            seen = seen.saturating_add(1);
             let q = self.quantity(line, Some(v), &[Dimension::Power]);
             match (m.timestamp(), p.timestamp(), q) {
                 (Some(month), Some(occurred), Some(value)) => {

@@ -324,7 +324,7 @@ impl<'a> Line<'a> {
         let mut count = 0u16;
         loop {
             match g.next_checked() {
-                Some(Ok(_)) => count += 1,
+                Some(Ok(_)) => count = count.saturating_add(1),
                 Some(Err(())) => return None,
                 None => break,
             }
