@@ -207,7 +207,7 @@ pub struct FaultPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// Unreadable file.
-    #[error("{file}: cannot read scenario: {source}")]
+    #[error("{file}: cannot read scenario")]
     Io {
         /// Path.
         file: String,

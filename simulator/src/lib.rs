@@ -6,9 +6,14 @@ pub mod clock;
 pub mod model;
 pub mod profile;
 pub mod rng;
+pub mod bench;
 pub mod faults;
 pub mod meter;
+pub mod replay;
+pub mod run;
+pub mod sinks;
 
 pub use faults::{FaultCounts, FaultKind, FaultPlan, FaultRule};
 pub use meter::{Meter, Sent, Telegram};
+pub use run::{DataRequest, RunOptions, RunSummary, Speed, run};
 pub use profile::Profile;

@@ -31,7 +31,7 @@ pub const DEFAULT_PROFILE: &str = "iskra-am550-td2";
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file could not be read.
-    #[error("{file}: cannot read profile: {source}")]
+    #[error("{file}: cannot read profile")]
     Io {
         /// The path given.
         file: String,
