@@ -106,14 +106,14 @@ mod tests {
     #[test]
     fn short_and_long_lengths() {
         let mut r = Reader::new(&[0x04, 0x02, 0xAA, 0xBB, 0x05, 0x00]);
-        let t = r.any().unwrap();
+        let t = r.any().expect("element");
         assert_eq!((t.tag, t.value, t.raw.len()), (0x04, &[0xAA, 0xBB][..], 4));
-        assert_eq!(r.any().unwrap().tag, 0x05);
+        assert_eq!(r.any().expect("element").tag, 0x05);
         assert!(r.is_empty());
 
         let mut long = [0u8; 3 + 200];
         long[..3].copy_from_slice(&[0x04, 0x81, 200]);
-        let t = Reader::new(&long).any().unwrap();
+        let t = Reader::new(&long).any().expect("long form");
         assert_eq!(t.value.len(), 200);
     }
 

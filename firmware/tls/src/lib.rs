@@ -286,6 +286,8 @@ impl<'b, T: Read + Write + 'b> Write for TlsStream<'b, T> {
 /// A broker connection that is either plain or TLS, so one connector type serves both
 /// configurations (`Connector::Conn` in firmware-app). Errors of the plain transport are reported
 /// as [`Error::Io`].
+// The TLS variant is the one in use on a device; boxing it would need a heap.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Stream<'b, T: Read + Write + 'b> {
     /// Plain TCP.

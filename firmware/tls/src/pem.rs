@@ -65,7 +65,7 @@ mod tests {
     fn decodes_first_block_and_skips_whitespace() {
         let pem = b"junk\n-----BEGIN CERTIFICATE-----\nTWFu\r\nTWE=\n-----END CERTIFICATE-----\n";
         let mut out = [0u8; 8];
-        let n = pem_to_der(pem, &mut out).unwrap();
+        let n = pem_to_der(pem, &mut out).expect("valid PEM");
         assert_eq!(&out[..n], b"ManMa");
     }
 

@@ -353,7 +353,7 @@ async fn certificate_failures_back_off_then_the_right_ca_connects() {
 }
 
 #[tokio::test]
-async fn wrong_password_backs_off_and_leaks_nothing() {
+async fn wrong_password_backs_off_until_the_account_is_fixed() {
     let pki = Pki::generate();
     let password = device_password();
     let broker = Mosquitto::start(&pki, &password);
@@ -363,7 +363,7 @@ async fn wrong_password_backs_off_and_leaks_nothing() {
     let mut messages = Vec::new();
 
     let target = Target { port: broker.good_port, ca_der: pki.ca_der.clone() };
-    let (password, wrong, observer, messages) = (&password, &wrong, &mut observer, &mut messages);
+    let (broker, password, wrong, observer, messages) = (&broker, &password, &wrong, &mut observer, &mut messages);
     with_app(&cfg, target, |run| async move {
         drain(observer, Duration::from_millis(4000), messages).await;
         let lines = run.lines.all();
@@ -375,10 +375,20 @@ async fn wrong_password_backs_off_and_leaks_nothing() {
             assert_eq!((field(l, "error"), field(l, "code")), (Some("refused"), Some("5")), "{l}");
         }
         assert_eq!(refused.len(), outcomes.len(), "one line per refused CONNECT");
+        assert!(!messages.iter().any(|m| matches!(m, Received::Publish(t, _) if t.starts_with(PREFIX))), "{messages:?}");
+
+        // The administrator sets the account to the password the device has: it comes back within
+        // one capped back-off and reports how often it was refused.
+        broker.set_password(DEVICE_USER, wrong);
+        drain(observer, Duration::from_millis(BACKOFF_MAX_MS + 2500), messages).await;
+        let lines = run.lines.all();
+        assert!(lines.iter().any(|l| l.contains("ev=mqtt state=connected")), "{}", lines.join("\n"));
+        let refused = lines.iter().filter(|l| l.contains("state=disconnected")).count();
+        assert_eq!(diag_counter(messages, "mqtt_failures"), Some(refused as u64), "{messages:?}");
         let gaps = check_backoff(&lines);
         println!("connect attempt gaps (ms): {gaps:?}");
-        assert!(!messages.iter().any(|m| matches!(m, Received::Publish(t, _) if t.starts_with(PREFIX))), "{messages:?}");
-        // Both the right and the wrong password stay out of every output.
+
+        // Both the old and the new password stay out of every output.
         assert_no_secrets(wrong, &lines, messages);
         assert_no_secrets(password, &lines, messages);
     })

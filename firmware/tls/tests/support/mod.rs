@@ -117,6 +117,7 @@ pub fn free_port() -> u16 {
 #[derive(Debug)]
 pub struct Mosquitto {
     child: Child,
+    passwd: PathBuf,
     pub log: PathBuf,
     pub good_port: u16,
     pub expired_port: u16,
@@ -195,7 +196,7 @@ impl Mosquitto {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn mosquitto");
-        let mut m = Mosquitto { child, log, good_port, expired_port, foreign_port, wrong_host_port, plain_port };
+        let mut m = Mosquitto { child, passwd, log, good_port, expired_port, foreign_port, wrong_host_port, plain_port };
         let deadline = Instant::now() + Duration::from_secs(10);
         for port in [good_port, expired_port, foreign_port, wrong_host_port, plain_port] {
             while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
@@ -214,6 +215,15 @@ impl Mosquitto {
             }
         }
         m
+    }
+
+    /// Sets `user`'s password in the password file and has mosquitto reload it (SIGHUP), as an
+    /// administrator fixing an account would.
+    pub fn set_password(&self, user: &str, password: &str) {
+        let st = Command::new("mosquitto_passwd").arg("-b").arg(&self.passwd).arg(user).arg(password).status().expect("mosquitto_passwd");
+        assert!(st.success(), "mosquitto_passwd failed");
+        let st = Command::new("kill").arg("-HUP").arg(self.child.id().to_string()).status().expect("kill -HUP");
+        assert!(st.success(), "could not signal mosquitto");
     }
 
     pub fn log_text(&self) -> String {
