@@ -9,7 +9,7 @@
 
 use esp_hal::Async;
 use esp_hal::gpio::interconnect::InputSignal;
-use esp_hal::gpio::{Level, Output, OutputConfig};
+use esp_hal::gpio::{AnyPin, Level, Output, OutputConfig};
 use esp_hal::i2c::master::{self, I2c};
 use esp_hal::peripherals::{I2C0, UART1};
 use esp_hal::time::Rate;
@@ -61,18 +61,35 @@ macro_rules! pins {
 }
 pub(crate) use pins;
 
-/// The P1 receiver, the data-request line and the AXP192 bus, set up for async use.
-pub struct Io {
-    pub p1: UartRx<'static, Async>,
-    pub data_request: Output<'static>,
-    pub i2c: I2c<'static, Async>,
+/// The P1 UART before it is set up: it becomes an async driver inside the task that owns it
+/// (esp-hal's async drivers cannot move between executors).
+pub struct P1Uart {
+    uart: UART1<'static>,
+    rx: AnyPin<'static>,
+    invert_rx: bool,
 }
 
-/// What failed while setting up the board's peripherals.
-#[derive(Debug, Clone, Copy)]
-pub enum SetupError {
-    Uart(uart::ConfigError),
-    I2c(master::ConfigError),
+impl P1Uart {
+    /// UART1 receiving at 115200 8N1 (DSMR 4+/5).
+    ///
+    /// `invert_rx` is for boards that wire the meter's open-collector, inverted data line
+    /// straight to RX; the user's board inverts it with a transistor already.
+    pub fn into_async(self) -> Result<UartRx<'static, Async>, uart::ConfigError> {
+        let rx_signal = InputSignal::from(self.rx).with_input_inverter(self.invert_rx);
+        // Wake the reader when 32 of the FIFO's 128 bytes are filled, leaving 96 bytes (8 ms at
+        // 115200 baud) for it to run; the default (120) would leave 0.7 ms before an overflow.
+        let rx_config = uart::RxConfig::default().with_fifo_full_threshold(32);
+        Ok(UartRx::new(self.uart, uart::Config::default().with_baudrate(115_200).with_rx(rx_config))?
+            .with_rx(rx_signal)
+            .into_async())
+    }
+}
+
+/// The P1 UART, the data-request line and the AXP192 bus.
+pub struct Io {
+    pub p1: P1Uart,
+    pub data_request: Output<'static>,
+    pub i2c: I2c<'static, Async>,
 }
 
 impl Io {
@@ -81,28 +98,17 @@ impl Io {
         i2c: I2C0<'static>,
         pins: Pins<RX, DR, SDA, SCL>,
         invert_rx: bool,
-    ) -> Result<Self, SetupError>
+    ) -> Result<Self, master::ConfigError>
     where
-        RX: esp_hal::gpio::InputPin + 'static,
+        RX: esp_hal::gpio::InputPin + Into<AnyPin<'static>> + 'static,
         DR: esp_hal::gpio::OutputPin + 'static,
         SDA: esp_hal::gpio::InputPin + esp_hal::gpio::OutputPin + 'static,
         SCL: esp_hal::gpio::InputPin + esp_hal::gpio::OutputPin + 'static,
     {
-        // DSMR 4+/5: 115200 8N1. `invert_rx` is for boards that wire the meter's open-collector,
-        // inverted data line straight to RX; the user's board inverts it with a transistor.
-        // Data request starts released; the application asserts it.
-        let rx_signal = InputSignal::from(pins.rx).with_input_inverter(invert_rx);
-        // Wake the reader when 32 of the FIFO's 128 bytes are filled, leaving 96 bytes (8 ms at
-        // 115200 baud) for the executor to get round to it while WiFi work runs; the default (120)
-        // would leave 0.7 ms before an overflow drops telegram bytes.
-        let rx_config = uart::RxConfig::default().with_fifo_full_threshold(32);
-        let p1 = UartRx::new(uart, uart::Config::default().with_baudrate(115_200).with_rx(rx_config))
-            .map_err(SetupError::Uart)?
-            .with_rx(rx_signal)
-            .into_async();
+        let p1 = P1Uart { uart, rx: pins.rx.into(), invert_rx };
+        // Released until the application asserts it.
         let data_request = Output::new(pins.data_request, Level::Low, OutputConfig::default());
-        let i2c = I2c::new(i2c, master::Config::default().with_frequency(Rate::from_khz(400)))
-            .map_err(SetupError::I2c)?
+        let i2c = I2c::new(i2c, master::Config::default().with_frequency(Rate::from_khz(400)))?
             .with_sda(pins.sda)
             .with_scl(pins.scl)
             .into_async();

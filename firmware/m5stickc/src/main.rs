@@ -18,11 +18,14 @@ mod ble;
 mod board;
 mod config;
 mod net;
+mod p1;
 mod seams;
 
 use embassy_executor::Spawner;
 use esp_backtrace as _;
+use esp_hal::interrupt::Priority;
 use esp_hal::timer::timg::TimerGroup;
+use esp_rtos::embassy::InterruptExecutor;
 use firmware_app::console::Line;
 use firmware_app::seams::PowerError;
 use firmware_app::{Board, Memory};
@@ -79,6 +82,14 @@ async fn main(spawner: Spawner) -> ! {
         Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
     };
 
+    // The P1 pump runs on an interrupt executor above the main one: see p1.rs.
+    static P1_EXECUTOR: StaticCell<InterruptExecutor<1>> = StaticCell::new();
+    let p1_spawner = P1_EXECUTOR.init(InterruptExecutor::new(peripherals.FROM_CPU_INTR1)).start(Priority::Priority2);
+    let p1 = match p1::start(p1_spawner, io.p1) {
+        Ok(p1) => p1,
+        Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
+    };
+
     // Set the PMIC up at once: it switches the LCD backlight off (about 28 mA).
     let mut power = Axp192Monitor::new(io.i2c);
     match power.init().await {
@@ -102,7 +113,7 @@ async fn main(spawner: Spawner) -> ! {
     let config = CONFIG.init(config);
 
     let board = Board {
-        p1: io.p1,
+        p1,
         data_request: io.data_request,
         link,
         net: tcp,
