@@ -10,6 +10,18 @@
 //! dropped and reported as [`BleSinkError::Send`].
 //!
 //! Self-contained (std only) so any crate can use it.
+//!
+//! ```no_run
+//! # use firmware_host::ble_sink::BleSink;
+//! # fn demo(address: [u8; 6], ad: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let sink = BleSink::open("udp://127.0.0.1:9999")?; // --ble-sink
+//! sink.send(address, ad)?; // Encoder::address(), Advertisement::as_bytes()
+//! # Ok(()) }
+//! ```
+//!
+//! To watch the advertisements decoded by Home Assistant's parser:
+//! `.venv/bin/python firmware/app/tests/bthome_decode.py --listen 127.0.0.1:9999 --count 100
+//! [--bind-key HEX]`; `firmware_app::bthome::decode` does the same in Rust.
 
 use std::fmt;
 use std::io;

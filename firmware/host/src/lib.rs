@@ -6,6 +6,7 @@
 //! link switched by stdin commands, and the AXP192 a fixed-supply model until the simulator's
 //! power model is wired in.
 
+pub mod ble_sink;
 pub mod config_file;
 pub mod seams;
 
