@@ -185,6 +185,11 @@ fn register(v: f64, f: DsmrFormat) -> (Fixed, f64) {
     (Fixed::new(raw, f.decimals), raw as f64 / pow10(f.decimals))
 }
 
+/// A value as sent, in kilo-units (kWh, kW) whatever prefix the profile writes.
+fn kilo(sent: f64, unit: &str) -> f64 {
+    if unit.starts_with('k') { sent } else { sent / 1000.0 }
+}
+
 fn unit_opt(u: &str) -> Option<&str> {
     (!u.is_empty()).then_some(u)
 }
@@ -363,6 +368,16 @@ impl Meter {
         Telegram { index, due, bytes, chunks, sent, faults: applied, intact, outage_before_s }
     }
 
+    /// Advances `n` telegram slots without rendering them (no faults are scheduled for them).
+    pub fn skip(&mut self, n: u64) {
+        for _ in 0..n {
+            if self.index > 0 {
+                self.physics.advance();
+            }
+            self.index += 1;
+        }
+    }
+
     /// Fast path for benchmarks and fleets: advances one interval and renders the clean telegram
     /// into `out` (no record, no faults). Returns the physical due time.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> DateTime<Utc> {
@@ -453,7 +468,7 @@ impl Meter {
                             Source::EnergyImport(t) | Source::EnergyExport(t) => {
                                 let wh = if matches!(source, Source::EnergyImport(_)) { s.import_wh } else { s.export_wh };
                                 let (v, sv) = register(wh[t as usize] * energy_scale(unit), f);
-                                let kwh = Some(sv / energy_scale(unit) / 1000.0);
+                                let kwh = Some(kilo(sv, unit));
                                 if matches!(source, Source::EnergyImport(_)) {
                                     rec!(energy_import_kwh[t as usize] = kwh);
                                 } else {
@@ -476,7 +491,7 @@ impl Meter {
                             Source::PowerImport | Source::PowerExport => {
                                 let watts = if *source == Source::PowerImport { s.import_w } else { s.export_w };
                                 let (v, sv) = rounded(watts * energy_scale(unit), f);
-                                let kw = Some(sv / energy_scale(unit) / 1000.0);
+                                let kw = Some(kilo(sv, unit));
                                 if *source == Source::PowerImport {
                                     rec!(power_import_kw = kw);
                                 } else {
@@ -488,7 +503,7 @@ impl Meter {
                                 let net = s.phase_net_w[p as usize];
                                 let watts = if matches!(source, Source::PhaseImport(_)) { net.max(0.0) } else { (-net).max(0.0) };
                                 let (v, sv) = rounded(watts * energy_scale(unit), f);
-                                let kw = Some(sv / energy_scale(unit) / 1000.0);
+                                let kw = Some(kilo(sv, unit));
                                 if matches!(source, Source::PhaseImport(_)) {
                                     rec!(phase_import_kw[p as usize] = kw);
                                 } else {
@@ -553,14 +568,14 @@ impl Meter {
                             }
                             Source::AverageDemand => {
                                 let (v, sv) = rounded(s.average_demand_w() * energy_scale(unit), f);
-                                rec!(average_demand_kw = Some(sv / energy_scale(unit) / 1000.0));
+                                rec!(average_demand_kw = Some(kilo(sv, unit)));
                                 w.register(obis, v, f, u)
                             }
                             Source::MaxDemandMonth => {
                                 let (at, watts) = s.month_peak;
                                 let at = at + Duration::seconds(s.clock_offset_s);
                                 let (v, sv) = rounded(watts * energy_scale(unit), f);
-                                rec!(max_demand_month = Some((local(at), sv / energy_scale(unit) / 1000.0)));
+                                rec!(max_demand_month = Some((local(at), kilo(sv, unit))));
                                 w.obis(obis)?;
                                 w.group_timestamp(timestamp(zone, at, true))?;
                                 w.group_number(v, f, u)?;
@@ -579,7 +594,7 @@ impl Meter {
                                     w.group_timestamp(timestamp(zone, e.month, true))?;
                                     w.group_timestamp(timestamp(zone, e.at, true))?;
                                     w.group_number(v, f, u)?;
-                                    h.push((local(e.month), local(e.at), sv / energy_scale(unit) / 1000.0));
+                                    h.push((local(e.month), local(e.at), kilo(sv, unit)));
                                 }
                                 rec!(max_demand_history = Some(h));
                                 w.eol()
