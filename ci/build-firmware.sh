@@ -6,13 +6,26 @@
 #   ci/build-firmware.sh esp32      # the M5StickC (Xtensa): needs espup's `esp` toolchain
 #
 # Extra arguments after the chip go to cargo (e.g. --no-default-features --features esp32c3).
+# P1GW_CONFIG=path/to/gateway.toml bakes the device configuration in (firmware/m5stickc/README.md);
+# without it the image stops at boot asking for one, and its size understates the gateway.
 # The ELF path is printed last, for espflash (`espflash flash --monitor <elf>`).
 set -euo pipefail
 cd "$(dirname "$0")/../firmware/m5stickc"
 chip="${1:-esp32c3}"
 [ $# -gt 0 ] && shift
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-target_dir="${CARGO_TARGET_DIR:-target}"
+if [ -n "${CARGO_TARGET_DIR:-}" ]; then
+  CARGO_TARGET_DIR="$(cd "$OLDPWD" && realpath -m "$CARGO_TARGET_DIR")"
+  export CARGO_TARGET_DIR
+fi
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+if [ -n "${P1GW_CONFIG:-}" ]; then
+  P1GW_CONFIG="$(cd "$OLDPWD" && realpath "$P1GW_CONFIG")"
+  export P1GW_CONFIG
+  echo "configuration: $P1GW_CONFIG"
+else
+  echo "note: P1GW_CONFIG is not set: the image has no configuration and will only report that at boot" >&2
+fi
 
 case "$chip" in
   esp32c3)
@@ -43,6 +56,5 @@ MSG
 esac
 
 elf="$target_dir/$target/release/firmware-m5stickc"
-[[ "$elf" = /* ]] || elf="$PWD/$elf"
 bash elf-size.sh "$elf"
 echo "elf: $elf"
