@@ -313,6 +313,7 @@ pub struct Physics {
     max_log: usize,
     house: House,
     rng: Rng,
+    pending_outage_s: u64,
     /// The current state (the last telegram's).
     pub state: MeterState,
 }
@@ -439,6 +440,7 @@ impl Physics {
             max_log,
             house,
             rng: Rng::derive(seed, 2),
+            pending_outage_s: 0,
             state,
         };
         physics.measure(start, 0.0);
@@ -463,7 +465,6 @@ impl Physics {
     pub fn advance(&mut self) -> &MeterState {
         let interval = self.interval_s as i64;
         let mut next = self.state.now + Duration::seconds(interval);
-        self.state.outage_before_s = 0;
         if self.rng.chance((self.failures_per_day * interval as f64 / 86_400.0).min(1.0)) {
             let long = self.rng.chance(self.long_fraction);
             let dur = if long { 180 + self.rng.exp(2400.0) as u64 } else { 1 + self.rng.below(170) };
@@ -471,6 +472,7 @@ impl Physics {
             next = self.state.now + Duration::seconds(interval);
         }
         self.measure(next, interval as f64);
+        self.state.outage_before_s = std::mem::take(&mut self.pending_outage_s);
         &self.state
     }
 
@@ -490,7 +492,7 @@ impl Physics {
         }
         // Capture boundaries and demand periods passed while off keep their last values.
         self.state.now = end;
-        self.state.outage_before_s += dur;
+        self.pending_outage_s += dur;
         self.house.events.clear();
     }
 

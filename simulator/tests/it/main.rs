@@ -1,2 +1,4 @@
 //! Integration tests for the simulator (one binary; one module per concern).
 mod profiles;
+mod interop;
+mod faults;
