@@ -2,3 +2,4 @@
 mod profiles;
 mod interop;
 mod faults;
+mod pty;

@@ -1,0 +1,98 @@
+//! A reader on the other end of a real pty receives byte-identical telegrams, paced in real time;
+//! data request starts and stops the meter between telegrams, never inside one.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use simulator::run::{self, DataRequest, RunOptions, Speed};
+use simulator::sinks::PtySink;
+use simulator::{Meter, Profile};
+use tokio::io::AsyncReadExt;
+
+/// Reads from the pty until `deadline`, returning (arrival time, bytes) per read.
+async fn read_all(path: String, deadline: Duration) -> Vec<(Instant, Vec<u8>)> {
+    let mut port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, 115_200)).expect("open pty slave");
+    let mut out = Vec::new();
+    let end = Instant::now() + deadline;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(50), port.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.push((Instant::now(), buf[..n].to_vec())),
+            Ok(_) => break,
+            Err(_) => {}
+        }
+    }
+    out
+}
+
+fn telegram_starts(reads: &[(Instant, Vec<u8>)]) -> Vec<Instant> {
+    reads.iter().filter(|(_, b)| b.contains(&b'/')).map(|(t, _)| *t).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pty_reader_gets_identical_bytes_at_real_time_pacing() {
+    let mut sink = PtySink::open().expect("pty");
+    let reader = tokio::spawn(read_all(sink.path().to_owned(), Duration::from_millis(4500)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut meter = Meter::new(Profile::load("iskra-am550-td2").expect("p"), 2, Utc::now() + chrono::Duration::seconds(1));
+    let opts = RunOptions { speed: Speed::Factor(1.0), count: Some(3), ..RunOptions::default() };
+    let mut expected = Vec::new();
+    let t0 = Instant::now();
+    let summary = run::run(&mut meter, &mut sink, &opts, &DataRequest::new(true), |t, _| expected.extend_from_slice(&t.bytes))
+        .await
+        .expect("run");
+    let reads = reader.await.expect("reader");
+    let got: Vec<u8> = reads.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+    assert_eq!(summary.telegrams, 3);
+    assert_eq!(got, expected, "byte-identical");
+    assert!(t0.elapsed() >= Duration::from_millis(2000), "3 telegrams at 1 s intervals take > 2 s");
+
+    let starts = telegram_starts(&reads);
+    assert_eq!(starts.len(), 3);
+    for w in starts.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(gap > Duration::from_millis(950) && gap < Duration::from_millis(1050), "interval {gap:?}");
+    }
+    // Each ~900-byte telegram takes ~80 ms at 115200 8N1: it arrives in many reads spread over it.
+    let first_len = expected.iter().position(|&b| b == b'!').expect("!") + 7;
+    let wire = Duration::from_secs_f64(first_len as f64 * 10.0 / 115_200.0);
+    let first_end = reads.iter().scan(0usize, |n, (t, b)| {
+        *n += b.len();
+        Some((*n, *t))
+    }).find(|(n, _)| *n >= first_len).map(|(_, t)| t).expect("end of first");
+    let took = first_end - starts[0];
+    assert!(took >= wire.mul_f64(0.8) && took <= wire + Duration::from_millis(30), "first telegram took {took:?}, wire time {wire:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_request_gates_whole_telegrams() {
+    let mut sink = PtySink::open().expect("pty");
+    let reader = tokio::spawn(read_all(sink.path().to_owned(), Duration::from_millis(3000)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let dr = DataRequest::new(false);
+    let mut meter = Meter::new(Profile::load("iskra-am550-td2").expect("p"), 2, Utc::now() + chrono::Duration::seconds(1));
+    // 10x: one telegram slot every 100 ms, each ~8 ms on the wire.
+    let opts = RunOptions { speed: Speed::Factor(10.0), count: Some(20), ..RunOptions::default() };
+    let d2 = dr.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        d2.set(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        d2.set(false);
+    });
+    let mut sent = Vec::new();
+    let summary = run::run(&mut meter, &mut sink, &opts, &dr, |t, skipped| {
+        if !skipped {
+            sent.extend_from_slice(&t.bytes)
+        }
+    })
+    .await
+    .expect("run");
+    let reads = reader.await.expect("reader");
+    let got: Vec<u8> = reads.iter().flat_map(|(_, b)| b.iter().copied()).collect();
+    assert_eq!(got, sent, "only whole telegrams, identical");
+    assert!((4..=6).contains(&summary.telegrams), "sent {} telegrams in a 500 ms window at 10 slots/s", summary.telegrams);
+    assert_eq!(summary.telegrams + summary.dr_skipped, 20);
+    assert_eq!(got.iter().filter(|&&b| b == b'/').count() as u64, summary.telegrams);
+    assert!(got.ends_with(b"\r\n") && got.starts_with(b"/"), "never cut inside a telegram");
+}
