@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod decode;
 pub mod model;
 pub mod profile;
 pub mod rng;
