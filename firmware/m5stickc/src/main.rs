@@ -101,7 +101,7 @@ async fn main(spawner: Spawner) -> ! {
     let (link, tcp) = if config.transport.uses_wifi() {
         match net::start(spawner, peripherals.WIFI, &config.wifi_ssid, &config.wifi_password) {
             Ok(parts) => parts,
-            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", net::DebugText(&e))).await,
+            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", e)).await,
         }
     } else {
         (net::WifiLink::absent(), net::TcpConnector::absent())

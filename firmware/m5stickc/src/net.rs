@@ -28,10 +28,25 @@ const TCP_TX: usize = 2048;
 /// Why WiFi could not be set up.
 #[derive(Debug, Clone, Copy)]
 pub enum NetSetupError {
+    /// The SSID does not fit the driver (over 32 bytes).
     Ssid,
+    /// The passphrase does not fit the driver (over 64 bytes).
     Password,
+    /// The WiFi driver refused to start.
     Wifi(WifiError),
+    /// The network task could not be spawned.
     Spawn,
+}
+
+impl core::fmt::Display for NetSetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NetSetupError::Ssid => f.write_str("wifi_ssid too long for the driver"),
+            NetSetupError::Password => f.write_str("wifi_password too long for the driver"),
+            NetSetupError::Wifi(e) => write!(f, "wifi driver: {e:?}"),
+            NetSetupError::Spawn => f.write_str("cannot spawn the network task"),
+        }
+    }
 }
 
 /// Creates the WiFi controller (station, not yet connecting) and the IP stack, and spawns the
