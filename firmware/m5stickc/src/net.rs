@@ -9,7 +9,7 @@ use core::net::Ipv4Addr;
 use embassy_executor::Spawner;
 use embassy_futures::select::select;
 use embassy_net::dns::DnsQueryType;
-use embassy_net::tcp::{ConnectError, TcpSocket};
+use embassy_net::tcp::{ConnectError, State, TcpSocket};
 use embassy_net::{IpAddress, Runner, Stack, StackResources};
 use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::WIFI;
@@ -84,7 +84,7 @@ pub fn start(
     static TX: StaticCell<[u8; TCP_TX]> = StaticCell::new();
     Ok((
         WifiLink { wifi: Some((controller, stack)) },
-        TcpConnector { stack: Some(stack), rx: RX.init([0; TCP_RX]), tx: TX.init([0; TCP_TX]) },
+        TcpConnector { stack: Some(stack), socket: None, buffers: Some((RX.init([0; TCP_RX]), TX.init([0; TCP_TX]))) },
     ))
 }
 
@@ -156,27 +156,29 @@ impl Link for WifiLink {
 }
 
 /// TCP connections to the broker over embassy-net, one at a time (the application holds at most
-/// one broker session).
+/// one broker session). The socket lives here, not in the connection: when the application drops
+/// a connection the socket is aborted, so the broker gets a reset at once instead of holding a
+/// half-open session until its keep-alive expires.
 pub struct TcpConnector {
     stack: Option<Stack<'static>>,
-    rx: &'static mut [u8],
-    tx: &'static mut [u8],
+    socket: Option<TcpSocket<'static>>,
+    buffers: Option<(&'static mut [u8], &'static mut [u8])>,
 }
 
 impl TcpConnector {
     /// A board running without WiFi: every connect fails with `link_down`.
     pub fn absent() -> Self {
-        Self { stack: None, rx: &mut [], tx: &mut [] }
+        Self { stack: None, socket: None, buffers: None }
     }
 }
 
 impl Connector for TcpConnector {
     type Conn<'a>
-        = TcpSocket<'a>
+        = TcpConn<'a>
     where
         Self: 'a;
 
-    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<TcpSocket<'a>, NetError> {
+    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<TcpConn<'a>, NetError> {
         let Some(stack) = self.stack else {
             return Err(NetError::LinkDown);
         };
@@ -194,14 +196,54 @@ impl Connector for TcpConnector {
                 *addrs.first().ok_or(NetError::Dns)?
             }
         };
-        let mut socket = TcpSocket::new(stack, self.rx, self.tx);
+        if self.socket.is_none() {
+            let (rx, tx) = self.buffers.take().ok_or(NetError::Other)?;
+            self.socket = Some(TcpSocket::new(stack, rx, tx));
+        }
+        let socket = self.socket.as_mut().ok_or(NetError::Other)?;
+        if socket.state() != State::Closed {
+            // A connect the application gave up on (timeout) left the socket mid-handshake.
+            socket.abort();
+            Timer::after(Duration::from_millis(20)).await;
+        }
         socket.connect((addr, port)).await.map_err(|e| match e {
             ConnectError::ConnectionReset => NetError::Refused,
             ConnectError::TimedOut => NetError::Timeout,
             ConnectError::NoRoute => NetError::LinkDown,
             _ => NetError::Other,
         })?;
-        Ok(socket)
+        Ok(TcpConn { socket })
+    }
+}
+
+/// A broker connection; dropping it aborts the TCP connection (RST).
+pub struct TcpConn<'a> {
+    socket: &'a mut TcpSocket<'static>,
+}
+
+impl Drop for TcpConn<'_> {
+    fn drop(&mut self) {
+        self.socket.abort();
+    }
+}
+
+impl embedded_io_async::ErrorType for TcpConn<'_> {
+    type Error = embassy_net::tcp::Error;
+}
+
+impl embedded_io_async::Read for TcpConn<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        embedded_io_async::Read::read(self.socket, buf).await
+    }
+}
+
+impl embedded_io_async::Write for TcpConn<'_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        embedded_io_async::Write::write(self.socket, buf).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        embedded_io_async::Write::flush(self.socket).await
     }
 }
 
