@@ -14,7 +14,9 @@ use embassy_net::{IpAddress, Runner, Stack, StackResources};
 use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::WIFI;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{AuthenticationMethodConfig, Config, ControllerConfig, Interface, WifiController, WifiError};
+use esp_radio::wifi::{
+    AuthenticationMethodConfig, Config, ControllerConfig, Interface, PowerSaveMode, WifiController, WifiError,
+};
 use firmware_app::console::Line;
 use firmware_app::seams::{Connector, Link, NetError};
 use static_cell::StaticCell;
@@ -66,6 +68,11 @@ pub fn start(
     let station = StationConfig::default().with_ssid(ssid).with_authentication(authentication);
     let controller = WifiController::new(wifi, ControllerConfig::default().with_initial_config(Config::Station(station)))
         .map_err(NetSetupError::Wifi)?;
+    // Modem sleep between DTIM beacons: about 31 mA instead of 100+ mA of constant receive on a
+    // supply that is the meter's P1 port and an 80 mAh cell (hardware.md). WiFi/BLE coexistence
+    // needs it too. Incoming packets (PUBACKs) wait up to one beacon interval; sending does not.
+    let mut controller = controller;
+    controller.set_power_saving(PowerSaveMode::Minimum).map_err(NetSetupError::Wifi)?;
 
     static RESOURCES: StaticCell<StackResources<4>> = StaticCell::new();
     let seed = {
