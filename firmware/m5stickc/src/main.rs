@@ -77,6 +77,15 @@ async fn main(spawner: Spawner) -> ! {
         }
     };
 
+    if config.transport.uses_ble() && cfg!(not(feature = "ble")) {
+        let line = Line::new(now_ms(), "error").kv("kind", "config").kv("field", "transport").kv("detail", "BLE is not in this build (feature ble)");
+        if config.transport.uses_wifi() {
+            board_line(line);
+        } else {
+            halt(line).await;
+        }
+    }
+
     let io = match board::Io::new(peripherals.UART1, peripherals.I2C0, board::pins!(peripherals), config.rx_inverted) {
         Ok(io) => io,
         Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
