@@ -15,7 +15,7 @@ use embassy_time::{Duration, Timer};
 use esp_hal::peripherals::WIFI;
 use esp_radio::wifi::sta::StationConfig;
 use esp_radio::wifi::{
-    AuthenticationMethodConfig, Config, ControllerConfig, Interface, PowerSaveMode, WifiController, WifiError,
+    AuthenticationMethodConfig, Config, ConnectionError, ControllerConfig, Interface, PowerSaveMode, WifiController, WifiError,
 };
 use firmware_app::console::Line;
 use firmware_app::seams::{Connector, Link, NetError};
@@ -121,13 +121,18 @@ impl Link for WifiLink {
         let Some((controller, stack)) = self.wifi.as_mut() else {
             return Err(NetError::LinkDown);
         };
-        if !controller.is_connected() {
-            if let Err(e) = controller.connect_async().await {
-                // The app reports `link_down`; the driver's reason (wrong password, no AP, ...)
-                // is only known here.
-                esp_println::println!("{}", board_line("wifi").kv("state", "failed").kv("detail", DebugText(&e)).as_str());
-                return Err(NetError::LinkDown);
-            }
+        if !controller.is_connected()
+            && let Err(e) = controller.connect_async().await
+        {
+            // The app reports `link_down`; the driver's reason (no AP, wrong password, ...) is
+            // only known here.
+            let line = board_line("error").kv("kind", "wifi_connect");
+            let line = match e {
+                ConnectionError::Failed(info) => line.kv("reason", DebugText(&info.reason)).kv("rssi", info.rssi),
+                other => line.kv("detail", DebugText(&other)),
+            };
+            esp_println::println!("{}", line.as_str());
+            return Err(NetError::LinkDown);
         }
         stack.wait_config_up().await;
         Ok(())
