@@ -34,7 +34,7 @@ case "$chip" in
     ;;
   esp32)
     target=xtensa-esp32-none-elf
-    if ! rustup toolchain list 2>/dev/null | grep -q '^esp\b'; then
+    if ! rustup toolchain list 2>/dev/null | grep -qE '^esp( |$)'; then
       cat >&2 <<'MSG'
 error: the M5StickC (ESP32, Xtensa) build needs Espressif's `esp` Rust toolchain, which is not installed.
 Install it on a machine that can reach GitHub, then run this script again:
