@@ -1,0 +1,153 @@
+//! The MQTT broker for `cargo hil sim`: rumqttd in a child process (`hil broker --port P`), because
+//! rumqttd cannot be stopped in-process and scenarios need real broker restarts. The child exits when
+//! its stdin closes, so a harness that dies takes its brokers with it.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+/// A loopback port that was free a moment ago (the OS picks it; another process may still race us).
+pub fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Fails with a clear message when something already listens on the port.
+pub fn check_port_free(port: u16) -> anyhow::Result<()> {
+    TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .with_context(|| format!("broker port 127.0.0.1:{port} is already taken by another process"))
+}
+
+fn config(port: u16) -> rumqttd::Config {
+    let connections = rumqttd::ConnectionSettings {
+        connection_timeout_ms: 10_000,
+        max_payload_size: 256 * 1024,
+        max_inflight_count: 1000,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+    };
+    let server = rumqttd::ServerSettings {
+        name: "hil-v4".into(),
+        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections,
+    };
+    rumqttd::Config {
+        id: 0,
+        router: rumqttd::RouterConfig {
+            max_connections: 64,
+            max_outgoing_packet_count: 1000,
+            max_segment_size: 64 * 1024 * 1024,
+            max_segment_count: 8,
+            ..Default::default()
+        },
+        v4: Some(HashMap::from([("1".to_string(), server)])),
+        ..Default::default()
+    }
+}
+
+/// Body of `hil broker`: serves MQTT 3.1.1 on 127.0.0.1:`port`, prints `ready port=P` once it
+/// accepts connections, and exits when stdin reaches end of file.
+pub fn serve(port: u16) -> anyhow::Result<()> {
+    check_port_free(port)?;
+    let mut broker = rumqttd::Broker::new(config(port));
+    std::thread::spawn(move || {
+        if let Err(e) = broker.start() {
+            eprintln!("hil broker: rumqttd stopped: {e}");
+            std::process::exit(3);
+        }
+    });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("rumqttd did not listen on {addr} within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("ready port={port}");
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    while stdin.lock().read_line(&mut line).unwrap_or(0) > 0 {
+        line.clear();
+    }
+    std::process::exit(0)
+}
+
+/// A running broker child.
+#[derive(Debug)]
+pub struct BrokerChild {
+    pub port: u16,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl BrokerChild {
+    /// Starts `exe broker --port port` and waits (bounded) for its ready line.
+    pub async fn start(exe: &Path, port: u16, timeout: Duration) -> anyhow::Result<Self> {
+        let mut child = Command::new(exe)
+            .args(["broker", "--port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting the broker child {}", exe.display()))?;
+        let stdin = child.stdin.take().context("broker stdin")?;
+        let stdout = child.stdout.take().context("broker stdout")?;
+        let mut stderr = child.stderr.take().context("broker stderr")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(timeout, lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(l))) if l.starts_with("ready") => {
+                Ok(BrokerChild { port, child, _stdin: stdin })
+            }
+            other => {
+                let _ = child.start_kill();
+                let mut err = String::new();
+                let _ = tokio::time::timeout(Duration::from_secs(2), tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut err)).await;
+                let why = match other {
+                    Err(_) => format!("no ready line within {timeout:?}"),
+                    Ok(Ok(Some(l))) => format!("unexpected line `{l}`"),
+                    Ok(Ok(None)) => "it exited".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                };
+                bail!("broker on 127.0.0.1:{port} did not start ({why}): {}", err.trim())
+            }
+        }
+    }
+
+    /// Kills the broker and reaps it (bounded).
+    pub async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_reported_by_number() {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = holder.local_addr().unwrap().port();
+        let e = check_port_free(port).unwrap_err();
+        assert!(format!("{e:#}").contains(&format!("127.0.0.1:{port} is already taken")), "{e:#}");
+        drop(holder);
+        check_port_free(port).unwrap();
+    }
+}

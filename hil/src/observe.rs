@@ -1,0 +1,407 @@
+//! What a scenario saw: the meter's ledger of telegrams sent, the device's console, and every MQTT
+//! message, folded into compact records as they arrive (a week of meter time is 600k readings).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::capture::Message;
+use crate::console::Line;
+use crate::oracle;
+
+/// Telegrams the meter sent, keyed by their timestamp, and what became of them.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub entries: Vec<Sent>,
+    by_ts: HashMap<String, VecDeque<usize>>,
+    /// Faults injected, per kind (from the simulator's report).
+    pub injected: BTreeMap<String, u64>,
+    /// Telegrams sent in all, intact or not.
+    pub telegrams: u64,
+}
+
+#[derive(Debug)]
+pub struct Sent {
+    /// When the last byte went onto the line.
+    pub at: Instant,
+    /// Meter time since the start, seconds.
+    pub meter_s: f64,
+    pub ts: Option<String>,
+    /// The CRC verified and no fault was applied that the device must reject.
+    pub deliverable: bool,
+    /// Values still to be compared (cleared once the reading arrived).
+    pub values: Vec<(&'static str, i64)>,
+    pub delivered: u32,
+    pub latency_ms: Option<f64>,
+    /// Sent while, or shortly before, the device could not publish (replayed from the ring).
+    pub during_outage: bool,
+}
+
+impl Ledger {
+    /// Records a telegram as it goes onto the line; `bytes` is what was written for it.
+    pub fn sent(&mut self, at: Instant, meter_s: f64, bytes: &[u8], rejected_by_fault: bool, during_outage: bool) {
+        self.telegrams += 1;
+        let seen = oracle::read(bytes);
+        let (crc_ok, ts, values) = match seen {
+            Some(s) => (s.crc_ok, s.ts, s.values),
+            None => (false, None, Vec::new()),
+        };
+        let deliverable = crc_ok && !rejected_by_fault && ts.is_some();
+        let idx = self.entries.len();
+        if deliverable && let Some(ts) = &ts {
+            self.by_ts.entry(ts.clone()).or_default().push_back(idx);
+        }
+        self.entries.push(Sent {
+            at,
+            meter_s,
+            ts,
+            deliverable,
+            values: if deliverable { values } else { Vec::new() },
+            delivered: 0,
+            latency_ms: None,
+            during_outage,
+        });
+    }
+
+    pub fn deliverable(&self) -> u64 {
+        self.entries.iter().filter(|e| e.deliverable).count() as u64
+    }
+
+    fn lookup(&mut self, ts: &str) -> Option<usize> {
+        let q = self.by_ts.get_mut(ts)?;
+        // The first not-yet-delivered telegram with this timestamp, else the last one (a duplicate).
+        let pos = q.iter().position(|&i| self.entries[i].delivered == 0);
+        match pos {
+            Some(p) => q.get(p).copied(),
+            None => q.back().copied(),
+        }
+    }
+}
+
+/// A message kept for the failure printout.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    pub at: Instant,
+    pub topic: String,
+    pub payload: String,
+}
+
+/// A power sample from a console `ev=power` line.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PowerSample {
+    /// Device uptime, s (device clock, which runs at the scenario speed).
+    pub t_s: f64,
+    pub acin_ma: f64,
+    pub battery_mv: Option<f64>,
+    pub battery_pct: Option<f64>,
+    pub trips: Option<u64>,
+    pub brownouts: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct Observer {
+    /// `<prefix>/<id>/`
+    pub root: String,
+    pub started: Instant,
+    pub forbid: Vec<String>,
+    pub require: Vec<String>,
+    pub recent_lines: VecDeque<String>,
+    pub recent_msgs: VecDeque<Recent>,
+    pub console_events: BTreeMap<String, u64>,
+    pub console_lines: u64,
+    pub boots: Vec<String>,
+    pub forbidden_hits: Vec<String>,
+    pub required_seen: Vec<bool>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub power: Vec<PowerSample>,
+    /// Message counts per full topic.
+    pub topics: BTreeMap<String, u64>,
+    pub last_diag: Option<serde_json::Value>,
+    pub last_power: Option<serde_json::Value>,
+    pub discovery: BTreeMap<String, serde_json::Value>,
+    pub status: Vec<String>,
+    /// State documents: delivered readings in arrival order, as ledger indices.
+    pub delivered_order: Vec<usize>,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub unknown_readings: Vec<String>,
+    pub mismatches: Vec<String>,
+    pub mismatch_count: u64,
+    pub bad_json: Vec<String>,
+    pub first_state: Option<serde_json::Value>,
+    pub last_state: Option<serde_json::Value>,
+    last_delivered_idx: Option<usize>,
+}
+
+const RECENT: usize = 40;
+const KEEP: usize = 10;
+
+impl Observer {
+    pub fn new(root: String, forbid: Vec<String>, require: Vec<String>) -> Observer {
+        let n = require.len();
+        Observer {
+            root,
+            started: Instant::now(),
+            forbid,
+            require,
+            recent_lines: VecDeque::new(),
+            recent_msgs: VecDeque::new(),
+            console_events: BTreeMap::new(),
+            console_lines: 0,
+            boots: Vec::new(),
+            forbidden_hits: Vec::new(),
+            required_seen: vec![false; n],
+            errors_by_kind: BTreeMap::new(),
+            power: Vec::new(),
+            topics: BTreeMap::new(),
+            last_diag: None,
+            last_power: None,
+            discovery: BTreeMap::new(),
+            status: Vec::new(),
+            delivered_order: Vec::new(),
+            duplicates: 0,
+            out_of_order: 0,
+            unknown_readings: Vec::new(),
+            mismatches: Vec::new(),
+            mismatch_count: 0,
+            bad_json: Vec::new(),
+            first_state: None,
+            last_state: None,
+            last_delivered_idx: None,
+        }
+    }
+
+    /// Keeps a line for the failure printout only.
+    pub fn remember(&mut self, text: &str) {
+        if self.recent_lines.len() == RECENT {
+            self.recent_lines.pop_front();
+        }
+        self.recent_lines.push_back(text.to_string());
+    }
+
+    pub fn line(&mut self, l: &Line) {
+        self.console_lines += 1;
+        self.remember(&l.text);
+        let lower = l.text.to_ascii_lowercase();
+        for f in &self.forbid {
+            if lower.contains(&f.to_ascii_lowercase()) && self.forbidden_hits.len() < KEEP {
+                self.forbidden_hits.push(format!("`{f}` in: {}", l.text));
+            }
+        }
+        for (i, r) in self.require.iter().enumerate() {
+            if !self.required_seen[i] && l.text.contains(r.as_str()) {
+                self.required_seen[i] = true;
+            }
+        }
+        let Some(ev) = &l.ev else { return };
+        *self.console_events.entry(ev.clone()).or_default() += 1;
+        match ev.as_str() {
+            "boot" => self.boots.push(l.text.clone()),
+            "error" => *self.errors_by_kind.entry(l.get("kind").unwrap_or("?").to_string()).or_default() += 1,
+            "power" => {
+                if let Some(acin) = l.num("acin_ma") {
+                    self.power.push(PowerSample {
+                        t_s: l.t_ms.unwrap_or(0) as f64 / 1000.0,
+                        acin_ma: acin,
+                        battery_mv: l.num("bat_mv").or_else(|| l.num("battery_mv")),
+                        battery_pct: l.num("bat_pct").or_else(|| l.num("battery_pct")),
+                        trips: l.num("trips").map(|v| v as u64),
+                        brownouts: l.num("brownouts").map(|v| v as u64),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn message(&mut self, m: &Message, ledger: &mut Ledger) {
+        let rel = m.topic.strip_prefix(&self.root).unwrap_or(&m.topic).to_string();
+        *self.topics.entry(m.topic.clone()).or_default() += 1;
+        let text = String::from_utf8_lossy(&m.payload).into_owned();
+        if self.recent_msgs.len() == RECENT {
+            self.recent_msgs.pop_front();
+        }
+        let shown = if text.len() > 300 { format!("{}… ({} bytes)", &text[..text.floor_char_boundary(300)], text.len()) } else { text.clone() };
+        self.recent_msgs.push_back(Recent { at: m.at, topic: m.topic.clone(), payload: shown });
+        if m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config") {
+            if let Ok(v) = serde_json::from_str(&text) {
+                self.discovery.insert(m.topic.clone(), v);
+            } else if !m.payload.is_empty() && self.bad_json.len() < KEEP {
+                self.bad_json.push(format!("{}: {}", m.topic, text));
+            }
+            return;
+        }
+        match rel.as_str() {
+            "state" => self.state(m, &text, ledger),
+            "diag" => self.last_diag = self.json(&m.topic, &text),
+            "power" => self.last_power = self.json(&m.topic, &text),
+            "status" => self.status.push(text),
+            _ => {}
+        }
+    }
+
+    fn json(&mut self, topic: &str, text: &str) -> Option<serde_json::Value> {
+        match serde_json::from_str(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if self.bad_json.len() < KEEP {
+                    self.bad_json.push(format!("{topic}: {e}: {text}"));
+                }
+                None
+            }
+        }
+    }
+
+    fn state(&mut self, m: &Message, text: &str, ledger: &mut Ledger) {
+        let Some(v) = self.json(&m.topic, text) else { return };
+        if self.first_state.is_none() {
+            self.first_state = Some(v.clone());
+        }
+        let ts = v.get("ts").and_then(|t| t.as_str()).map(str::to_string);
+        let idx = ts.as_deref().and_then(|ts| ledger.lookup(ts));
+        let Some(idx) = idx else {
+            if self.unknown_readings.len() < KEEP {
+                self.unknown_readings.push(text.to_string());
+            }
+            self.last_state = Some(v);
+            return;
+        };
+        let e = &mut ledger.entries[idx];
+        e.delivered += 1;
+        if e.delivered > 1 {
+            self.duplicates += 1;
+        } else {
+            e.latency_ms = Some(m.at.saturating_duration_since(e.at).as_secs_f64() * 1000.0);
+            if let Some(prev) = self.last_delivered_idx
+                && idx < prev
+            {
+                self.out_of_order += 1;
+            }
+            self.last_delivered_idx = Some(idx);
+            self.delivered_order.push(idx);
+            let mut bad = Vec::new();
+            for (key, want) in e.values.drain(..) {
+                match v.get(key).and_then(oracle::json_milli) {
+                    Some(got) if got == want => {}
+                    got => bad.push(format!("{key}: sent {} got {}", want as f64 / 1000.0, got.map_or("nothing".into(), |g| (g as f64 / 1000.0).to_string()))),
+                }
+            }
+            if !bad.is_empty() {
+                self.mismatch_count += 1;
+                if self.mismatches.len() < KEEP {
+                    self.mismatches.push(format!("reading {}: {}", e.ts.as_deref().unwrap_or("?"), bad.join(", ")));
+                }
+            }
+        }
+        self.last_state = Some(v);
+    }
+
+    /// The last console lines and MQTT messages, for a failure report.
+    pub fn tail(&self) -> String {
+        let mut s = String::from("--- last console lines ---\n");
+        for l in &self.recent_lines {
+            s.push_str("  ");
+            s.push_str(l);
+            s.push('\n');
+        }
+        if self.recent_lines.is_empty() {
+            s.push_str("  (none)\n");
+        }
+        s.push_str("--- last MQTT messages ---\n");
+        for m in &self.recent_msgs {
+            s.push_str(&format!("  +{:.3}s {} {}\n", m.at.saturating_duration_since(self.started).as_secs_f64(), m.topic, m.payload));
+        }
+        if self.recent_msgs.is_empty() {
+            s.push_str("  (none)\n");
+        }
+        s
+    }
+}
+
+/// p-th percentile (nearest rank) of unsorted values.
+pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil().max(1.0) as usize;
+    values.get(rank.min(values.len()) - 1).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 50.0), Some(50.0));
+        assert_eq!(percentile(&mut v, 99.0), Some(99.0));
+        assert_eq!(percentile(&mut [3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&mut [], 50.0), None);
+    }
+
+    fn telegram() -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/telegrams/Wassasin-dsmr5__isk_ISK_AM550.txt")).unwrap()
+    }
+
+    fn state_for(bytes: &[u8], tweak: Option<(&str, f64)>) -> Vec<u8> {
+        let seen = oracle::read(bytes).unwrap();
+        let mut doc = serde_json::Map::new();
+        doc.insert("seq".into(), 1.into());
+        doc.insert("ts".into(), seen.ts.clone().unwrap().into());
+        for (k, v) in seen.values {
+            doc.insert(k.into(), serde_json::json!(v as f64 / 1000.0));
+        }
+        if let Some((k, v)) = tweak {
+            doc.insert(k.into(), serde_json::json!(v));
+        }
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    #[test]
+    fn a_delivered_reading_is_matched_and_compared() {
+        let t = telegram();
+        let mut ledger = Ledger::default();
+        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        let mut o = Observer::new("p1/dev/".into(), vec!["panic".into()], vec![]);
+        let m = Message { at: Instant::now(), topic: "p1/dev/state".into(), payload: state_for(&t, None), retain: false };
+        o.message(&m, &mut ledger);
+        assert_eq!(o.delivered_order, vec![0]);
+        assert_eq!(o.mismatch_count, 0, "{:?}", o.mismatches);
+        o.message(&m, &mut ledger);
+        assert_eq!(o.duplicates, 1);
+    }
+
+    #[test]
+    fn a_wrong_value_is_a_mismatch_naming_the_field() {
+        let t = telegram();
+        let mut ledger = Ledger::default();
+        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        let mut o = Observer::new("p1/dev/".into(), vec![], vec![]);
+        let m = Message { at: Instant::now(), topic: "p1/dev/state".into(), payload: state_for(&t, Some(("voltage_l1_v", 1.0))), retain: false };
+        o.message(&m, &mut ledger);
+        assert_eq!(o.mismatch_count, 1);
+        assert!(o.mismatches[0].contains("voltage_l1_v"), "{:?}", o.mismatches);
+    }
+
+    #[test]
+    fn corrupted_telegrams_are_not_deliverable() {
+        let mut t = telegram();
+        t[40] ^= 1;
+        let mut ledger = Ledger::default();
+        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        assert_eq!(ledger.deliverable(), 0);
+    }
+
+    #[test]
+    fn forbidden_console_text_is_caught_on_stderr_too() {
+        let mut o = Observer::new("p1/dev/".into(), vec!["panic".into()], vec!["ev=boot".into()]);
+        o.line(&Line::parse(Instant::now(), "t=0 ev=boot fw=0.1.0"));
+        o.line(&Line::parse(Instant::now(), "stderr: thread 'main' panicked at x.rs:1:1"));
+        assert_eq!(o.forbidden_hits.len(), 1);
+        assert_eq!(o.required_seen, vec![true]);
+        assert!(o.tail().contains("panicked"));
+    }
+}

@@ -1,0 +1,631 @@
+//! `cargo hil sim`: one scenario against the virtual M5StickC. The meter (the `simulator` crate)
+//! writes into a pty, the device reads the other end and publishes through a cuttable proxy to a
+//! broker child process, and a capture client records everything. Every wait is bounded; when the
+//! scenario fails, the last console lines and MQTT messages come with the failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use simulator::faults::{FaultParams, When};
+use simulator::run::{DataRequest, RunOptions, Speed};
+use simulator::{FaultKind, FaultPlan, FaultRule, Meter, Profile};
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::{self, BrokerChild};
+use crate::capture::Capture;
+use crate::device::{Device, DeviceArgs, Exit};
+use crate::expect::{self, Figures, RunFacts};
+use crate::observe::{Ledger, Observer};
+use crate::report::Attempt;
+use crate::scenario::{Action, Catalogue, Event, Loaded, Scenario};
+
+/// Fault kinds and profiles, straight from the simulator.
+#[derive(Debug)]
+pub struct SimCatalogue;
+
+impl Catalogue for SimCatalogue {
+    fn fault_kinds(&self) -> Vec<String> {
+        FaultKind::ALL.iter().map(|k| k.name().to_string()).collect()
+    }
+    fn profile_exists(&self, name: &str) -> bool {
+        Profile::load(name).is_ok()
+    }
+}
+
+/// Settings shared by all scenarios of a run.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub device_exe: PathBuf,
+    pub hil_exe: PathBuf,
+    /// Where per-scenario files go (device config).
+    pub work_dir: PathBuf,
+    pub snapshot_dir: PathBuf,
+    /// Sabotage for harness self-tests.
+    pub sabotage: Option<Sabotage>,
+    pub progress: bool,
+}
+
+/// Ways the harness's own robustness is tested (`cargo hil selftest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// Something else already listens on the broker port.
+    BrokerPortTaken,
+}
+
+/// One timed action, after `for` expansion and the random mix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timed {
+    pub meter_s: f64,
+    pub action: Action,
+}
+
+/// Seeded random events and fault rules for a `[random]` section.
+pub fn schedule(s: &Scenario, interval_s: u32) -> (Vec<Timed>, Vec<FaultRule>) {
+    let mut events: Vec<Timed> = Vec::new();
+    let mut push = |e: &Event| {
+        events.push(Timed { meter_s: e.at.as_secs_f64(), action: e.action });
+        if let (Some(d), Some(inv)) = (e.for_, e.action.inverse()) {
+            events.push(Timed { meter_s: e.at.as_secs_f64() + d.as_secs_f64(), action: inv });
+        }
+    };
+    for e in &s.events {
+        push(e);
+    }
+    let mut rules: Vec<FaultRule> = s.faults.iter().filter_map(|f| fault_rule(f, interval_s)).collect();
+    if let Some(r) = &s.random {
+        let days = s.duration.as_secs_f64() / 86_400.0;
+        let mut rng = simulator::rng::Rng::derive(s.seed, 0x50A4);
+        let (lo, hi) = (r.outage_min.as_secs_f64(), r.outage_max.as_secs_f64());
+        let end = s.duration.as_secs_f64();
+        // Outages of one kind never overlap: each starts after the previous one ended.
+        let mut outages = |per_day: f64, down: Action, up: Option<Action>, rng: &mut simulator::rng::Rng, events: &mut Vec<Timed>| {
+            let n = (per_day * days).round() as u64;
+            if n == 0 {
+                return;
+            }
+            let slot = end / n as f64;
+            for i in 0..n {
+                let len = if up.is_some() { rng.range_f64(lo, hi).min(slot * 0.5) } else { 0.0 };
+                let start = i as f64 * slot + rng.range_f64(0.05, 0.95) * (slot - len);
+                events.push(Timed { meter_s: start, action: down });
+                if let Some(up) = up {
+                    events.push(Timed { meter_s: start + len, action: up });
+                }
+            }
+        };
+        outages(r.broker_restarts_per_day, Action::BrokerRestart, None, &mut rng, &mut events);
+        outages(r.broker_outages_per_day, Action::BrokerDown, Some(Action::BrokerUp), &mut rng, &mut events);
+        outages(r.wifi_drops_per_day, Action::WifiDown, Some(Action::WifiUp), &mut rng, &mut events);
+        outages(r.supply_trips_per_day, Action::SupplyUnplug, Some(Action::SupplyPlug), &mut rng, &mut events);
+        let kinds: Vec<FaultKind> = FaultKind::ALL
+            .into_iter()
+            .filter(|k| r.fault_kinds.is_empty() || r.fault_kinds.iter().any(|n| n == k.name()))
+            .filter(|k| !r.exclude_kinds.iter().any(|n| n == k.name()))
+            .collect();
+        if !kinds.is_empty() && r.faults_per_day > 0.0 {
+            let per_day_each = r.faults_per_day / kinds.len() as f64;
+            let telegrams_per_day = 86_400.0 / f64::from(interval_s.max(1));
+            for k in kinds {
+                rules.push(FaultRule::random(k, (per_day_each / telegrams_per_day).min(1.0)));
+            }
+        }
+    }
+    events.sort_by(|a, b| a.meter_s.total_cmp(&b.meter_s));
+    (events, rules)
+}
+
+fn fault_rule(f: &crate::scenario::Fault, interval_s: u32) -> Option<FaultRule> {
+    let kind = FaultKind::ALL.into_iter().find(|k| k.name() == f.kind)?;
+    let iv = f64::from(interval_s.max(1));
+    let first = (f.at.as_secs_f64() / iv).floor() as u64;
+    let when = match f.every {
+        Some(every) if f.count > 1 => When {
+            every: ((every.as_secs_f64() / iv).round() as u64).max(1),
+            offset: first,
+            limit: Some(u64::from(f.count)),
+            ..When::default()
+        },
+        _ => When { at: vec![first], ..When::default() },
+    };
+    let p = |k: &str| f.params.get(k).and_then(|v| v.as_integer());
+    let params = FaultParams {
+        bytes: p("bytes").map(|v| v as usize),
+        gap_ms: p("gap_ms").map(|v| v as u64),
+        chunks: p("chunks").map(|v| v as usize),
+        seconds: p("seconds"),
+        baud: p("baud").map(|v| v as u32),
+    };
+    Some(FaultRule { kind, when, params })
+}
+
+/// Parameter names the simulator reads, for validation.
+pub const FAULT_PARAMS: &[&str] = &["bytes", "gap_ms", "chunks", "seconds", "baud"];
+
+struct World {
+    obs: Observer,
+    ledger: Ledger,
+    /// Arrival times of `ev=mqtt state=connected`: a reading sent before one of these and
+    /// delivered after it was replayed, not live.
+    connects: Vec<Instant>,
+    /// Console lines after the meter stopped are not part of the snapshot (timing-dependent).
+    meter_done: Option<Instant>,
+}
+
+/// Runs one attempt of a scenario. Never hangs: the whole attempt is bounded by the scenario's
+/// wall timeout plus a fixed teardown allowance.
+pub async fn run(sc: &Loaded, env: &Env, attempt: u32) -> Attempt {
+    let t0 = Instant::now();
+    let s = &sc.scenario;
+    let device_id = format!("hil-{}", sc.name.replace('_', "-"));
+    let root = format!("p1/{device_id}/");
+    let mut forbid: Vec<String> = vec!["panic".into()];
+    forbid.extend(s.expect.console_forbid.iter().cloned());
+    let world = Arc::new(Mutex::new(World {
+        obs: Observer::new(root.clone(), forbid, s.expect.console_require.clone()),
+        ledger: Ledger::default(),
+        connects: Vec::new(),
+        meter_done: None,
+    }));
+    let mut facts = RunFacts::default();
+    let timeout = sc.wall_timeout();
+    let result = tokio::time::timeout(timeout, body(sc, env, attempt, &device_id, world.clone(), &mut facts)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => facts.harness_errors.push(format!("{e:#}")),
+        Err(_) => facts.harness_errors.push(format!("scenario did not finish within its timeout of {timeout:?} (wall)")),
+    }
+    facts.wall_s = t0.elapsed().as_secs_f64();
+    let w = world.lock().unwrap_or_else(|p| p.into_inner());
+    finish(sc, env, &w, facts, t0.elapsed())
+}
+
+fn finish(sc: &Loaded, env: &Env, w: &World, facts: RunFacts, wall: Duration) -> Attempt {
+    let s = &sc.scenario;
+    // Mark replayed readings: sent before a reconnect that happened before they arrived.
+    let mut replayed = 0u64;
+    let mut latency = Vec::new();
+    let mut live: Vec<f64> = Vec::new();
+    for e in &w.ledger.entries {
+        if let Some(l) = e.latency_ms {
+            let arrived = e.at + Duration::from_secs_f64(l / 1000.0);
+            let was_replayed = w.connects.iter().any(|c| *c > e.at && *c <= arrived);
+            if was_replayed {
+                replayed += 1;
+            } else {
+                live.push(l);
+            }
+            latency.push((e.meter_s, l));
+        }
+    }
+    let mut figures: Figures = expect::figures(&w.obs, &w.ledger, &facts);
+    let live_only = s.expect.latency.as_ref().is_none_or(|l| l.live_only);
+    if live_only {
+        figures.latency_p50_ms = crate::observe::percentile(&mut live.clone(), 50.0);
+        figures.latency_p99_ms = crate::observe::percentile(&mut live, 99.0);
+    }
+    let _ = replayed;
+    let mut failures = expect::check(&s.expect, &w.obs, &w.ledger, &facts, &figures);
+    if failures.is_empty() {
+        let snap = expect::snapshot(
+            &sc.name,
+            &s.profile,
+            s.seed,
+            crate::duration::format(s.duration.0),
+            &w.obs,
+            &w.ledger,
+            &figures,
+            &["state".to_string()],
+        );
+        if let Err(e) = compare_snapshot(&env.snapshot_dir, sc.snapshot_name(), &snap) {
+            failures.push(e);
+        }
+    }
+    let passed = failures.is_empty();
+    Attempt {
+        passed,
+        tail: if passed { String::new() } else { w.obs.tail() },
+        failures,
+        figures,
+        wall,
+        power: w.obs.power.iter().map(|p| (p.t_s, p.acin_ma, p.battery_pct)).collect(),
+        latency,
+    }
+}
+
+/// Compares with the committed snapshot through insta (CI=true: mismatches fail and nothing is
+/// written; locally a `.snap.new` is left for `cargo insta review`).
+pub fn compare_snapshot(dir: &Path, name: &str, snap: &expect::Snapshot) -> Result<(), String> {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(dir);
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.set_input_file(format!("fixtures/scenarios/{name}.toml"));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        settings.bind(|| insta::assert_yaml_snapshot!(name.to_string(), snap));
+    }));
+    r.map_err(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        format!(
+            "snapshot `{name}` does not match {}/{name}.snap ({}); review the diff above, accept with INSTA_UPDATE=always or `cargo insta review`",
+            dir.display(),
+            msg.lines().next().unwrap_or("mismatch")
+        )
+    })
+}
+
+async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<Mutex<World>>, facts: &mut RunFacts) -> anyhow::Result<()> {
+    let s = &sc.scenario;
+    let profile = Profile::load(&s.profile).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let interval_s = profile.interval_s;
+    let (events, rules) = schedule(s, interval_s);
+    let start = match &s.start {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t).with_context(|| format!("start `{t}`"))?.with_timezone(&chrono::Utc),
+        None => chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00+02:00")?.with_timezone(&chrono::Utc),
+    };
+    let mut meter = Meter::new(profile, s.seed, start).with_faults(FaultPlan { seed: Some(s.seed), rules }, s.seed);
+
+    // Broker child and the proxy in front of it.
+    let broker_port = broker::free_port()?;
+    let _squatter = match env.sabotage {
+        Some(Sabotage::BrokerPortTaken) => Some(std::net::TcpListener::bind(("127.0.0.1", broker_port))?),
+        None => None,
+    };
+    let mut broker = BrokerChild::start(&env.hil_exe, broker_port, Duration::from_secs(10)).await?;
+    let proxy = crate::proxy::Proxy::start(0, broker_port).await?;
+
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
+    let capture = Capture::start(broker_port, &format!("hil-capture-{}-{attempt}", sc.name), msg_tx);
+    capture.wait_subscribed(0, Duration::from_secs(10)).await?;
+
+    // The serial line: a pty pair; the device opens the slave by path.
+    let (master, slave) = tokio_serial::SerialStream::pair().context("opening a pty pair")?;
+    let slave_path = tokio_serial::SerialPort::name(&slave).context("pty slave has no name")?;
+
+    let config = write_device_config(&env.work_dir, &sc.name, &s.device.config)?;
+    let args = DeviceArgs {
+        exe: env.device_exe.clone(),
+        p1: slave_path,
+        broker_port: proxy.port,
+        device_id: device_id.to_string(),
+        prefix: "p1".into(),
+        raw_telegrams: s.device.raw_telegrams,
+        time_scale: s.speed,
+        config,
+    };
+    let (line_tx, mut line_rx) = mpsc::unbounded_channel();
+    let mut device = Device::spawn(&args, line_tx)?;
+
+    // Fold console lines and messages into the world as they arrive.
+    let w2 = world.clone();
+    let folder = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                l = line_rx.recv() => match l {
+                    Some(l) => {
+                        let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
+                        if l.ev.as_deref() == Some("mqtt") && l.get("state") == Some("connected") {
+                            w.connects.push(l.at);
+                        }
+                        if w.meter_done.is_some_and(|d| l.at > d) && l.ev.as_deref() == Some("error") {
+                            w.obs.remember(&l.text);
+                            continue;
+                        }
+                        w.obs.line(&l);
+                    }
+                    None => break,
+                },
+                m = msg_rx.recv() => match m {
+                    Some(m) => {
+                        let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
+                        let World { obs, ledger, .. } = &mut *w;
+                        obs.message(&m, ledger);
+                    }
+                    None => break,
+                },
+            }
+        }
+    });
+
+    // Wait for the device to come up and connect before the meter starts.
+    wait_console(&world, &mut device, Duration::from_secs(10), "a boot line (ev=boot)", |o| !o.boots.is_empty()).await?;
+    wait_until(&world, &mut device, Duration::from_secs(10), "an MQTT connection (ev=mqtt state=connected)", |w| !w.connects.is_empty()).await?;
+
+    // Meter and events.
+    let dr = DataRequest::new(true);
+    let (meter_time_tx, meter_time_rx) = watch::channel(0.0f64);
+    let opts = RunOptions {
+        speed: Speed::Factor(s.speed),
+        duration: Some(chrono::Duration::milliseconds(s.duration.0.as_millis() as i64)),
+        pace_bytes: true,
+        ..RunOptions::default()
+    };
+    let bar = progress_bar(env.progress, sc, s.duration.as_secs_f64());
+    let w3 = world.clone();
+    let bar2 = bar.clone();
+    let dr2 = dr.clone();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut line = Cuttable { inner: Some(master), cut: cut.clone() };
+    let meter_task = tokio::spawn(async move {
+        let mut master = &mut line;
+        let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
+        let r = simulator::run::run(&mut meter, &mut master, &opts, &dr2, |tg, skipped| {
+            let at = Instant::now();
+            let t0 = *first.get_or_insert(tg.due);
+            let meter_s = (tg.due - t0).num_milliseconds() as f64 / 1000.0;
+            let _ = meter_time_tx.send(meter_s);
+            if let Some(b) = &bar2 {
+                b.set_position(meter_s as u64);
+            }
+            if skipped || tg.bytes.is_empty() {
+                return;
+            }
+            let mut w = w3.lock().unwrap_or_else(|p| p.into_inner());
+            w.ledger.sent(at, meter_s, &tg.bytes, !tg.intact, false);
+        })
+        .await;
+        let counts = meter.fault_counts().clone();
+        (r, counts, line)
+    });
+
+    let mut events_done = 0usize;
+    let mut meter_time_rx = meter_time_rx;
+    let mut proxy = proxy;
+    let mut meter_task = meter_task;
+    let outcome: anyhow::Result<()> = loop {
+        // Execute the events that are due.
+        let now_meter = *meter_time_rx.borrow();
+        let mut failed = None;
+        while events_done < events.len() && events[events_done].meter_s <= now_meter {
+            let ev = events[events_done];
+            events_done += 1;
+            if let Err(e) = act(ev.action, &mut device, &mut proxy, &mut broker, &capture, &dr, env, broker_port, &cut).await {
+                failed = Some(e.context(format!("event `{}` at meter time {:.0} s", ev.action.name(), ev.meter_s)));
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            break Err(e);
+        }
+        tokio::select! {
+            r = &mut meter_task => {
+                match r {
+                    Ok((Ok(summary), counts, master)) => {
+                        let mut w = world.lock().unwrap_or_else(|p| p.into_inner());
+                        w.ledger.injected = counts.0.iter().map(|(k, n)| (k.name().to_string(), *n)).collect();
+                        w.meter_done = Some(Instant::now());
+                        facts.meter_s = summary.meter_end.zip(summary.meter_start).map_or(0.0, |(e, s)| (e - s).num_milliseconds() as f64 / 1000.0 + f64::from(interval_s));
+                        drop(w);
+                        // Keep the line open while the device drains.
+                        let _keep = master;
+                        break drain(&world, &mut device, s.speed).await;
+                    }
+                    Ok((Err(e), _, _)) => break Err(anyhow::anyhow!("the meter could not write to the serial line: {e}")),
+                    Err(e) => break Err(anyhow::anyhow!("meter task failed: {e}")),
+                }
+            }
+            _ = device.exited() => {
+                break Err(anyhow::anyhow!("the device exited mid-scenario ({})", device_exit_text(&device)));
+            }
+            r = meter_time_rx.changed() => {
+                if r.is_err() {
+                    continue;
+                }
+            }
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Exit::Exited(status) = device.exit() {
+        facts.device_exit = Some(status);
+    }
+    meter_task.abort();
+    facts.peak_rss_kib = device.peak_rss_kib();
+    device.kill().await;
+    facts.peak_rss_kib = facts.peak_rss_kib.max(device.peak_rss_kib());
+    drop(capture);
+    broker.stop().await;
+    drop(proxy);
+    drop(slave);
+    // Let the folder take the last lines.
+    let _ = tokio::time::timeout(Duration::from_millis(500), folder).await;
+    outcome
+}
+
+fn device_exit_text(d: &Device) -> String {
+    match d.exit() {
+        Exit::Exited(s) => s,
+        Exit::Running => "still running".into(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    action: Action,
+    device: &mut Device,
+    proxy: &mut crate::proxy::Proxy,
+    broker: &mut BrokerChild,
+    capture: &Capture,
+    dr: &DataRequest,
+    env: &Env,
+    broker_port: u16,
+    cut: &Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<()> {
+    match action {
+        Action::WifiDown => device.control("wifi down").await,
+        Action::WifiUp => device.control("wifi up").await,
+        Action::SupplyUnplug => device.control("supply unplug").await,
+        Action::SupplyPlug => device.control("supply plug").await,
+        Action::P1Unplug => {
+            dr.set(false);
+            device.control("supply unplug").await
+        }
+        Action::P1Plug => {
+            dr.set(true);
+            device.control("supply plug").await
+        }
+        Action::BrokerDown => {
+            proxy.down();
+            Ok(())
+        }
+        Action::BrokerUp => {
+            proxy.up();
+            Ok(())
+        }
+        Action::BrokerRestart => {
+            // The device is cut off first, so nothing is in flight when the broker dies; it comes
+            // back only once the capture client has subscribed to the new broker.
+            proxy.down();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let seen = capture.subscriptions();
+            broker.stop().await;
+            *broker = BrokerChild::start(&env.hil_exe, broker_port, Duration::from_secs(10)).await?;
+            capture.wait_subscribed(seen, Duration::from_secs(10)).await?;
+            proxy.up();
+            Ok(())
+        }
+        Action::DeviceKill => {
+            device.kill().await;
+            Ok(())
+        }
+        Action::PtyClose => {
+            cut.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+}
+
+/// After the meter stopped: wait until every deliverable reading has arrived (or been counted as
+/// dropped) and a diag message newer than the last reading came in, bounded.
+async fn drain(world: &Arc<Mutex<World>>, device: &mut Device, speed: f64) -> anyhow::Result<()> {
+    // Generous: a replay of a full ring plus two diag intervals at the scenario speed.
+    let limit = Duration::from_secs_f64((240.0 / speed).clamp(5.0, 30.0));
+    let deadline = Instant::now() + limit;
+    let mut last_progress = (u64::MAX, Instant::now());
+    loop {
+        let (done, delivered) = {
+            let w = world.lock().unwrap_or_else(|p| p.into_inner());
+            let sent = w.ledger.deliverable();
+            let delivered = w.obs.delivered_order.len() as u64;
+            let dropped = w.obs.last_diag.as_ref().and_then(|d| d.get("ring_dropped")).and_then(|v| v.as_u64()).unwrap_or(0);
+            let diag_after = w.obs.recent_msgs.iter().rev().take_while(|m| !m.topic.ends_with("/state")).any(|m| m.topic.ends_with("/diag"));
+            ((delivered + dropped >= sent) && diag_after, delivered)
+        };
+        if done {
+            return Ok(());
+        }
+        if delivered != last_progress.0 {
+            last_progress = (delivered, Instant::now());
+        }
+        if Instant::now() > deadline {
+            // Not an error by itself: the expectations say what was missing.
+            return Ok(());
+        }
+        if let Exit::Exited(s) = device.exit() {
+            anyhow::bail!("the device exited while draining ({s})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_console(
+    world: &Arc<Mutex<World>>,
+    device: &mut Device,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&Observer) -> bool,
+) -> anyhow::Result<()> {
+    wait_until(world, device, timeout, what, |w| pred(&w.obs)).await
+}
+
+async fn wait_until(
+    world: &Arc<Mutex<World>>,
+    device: &mut Device,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&World) -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pred(&world.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(());
+        }
+        if let Exit::Exited(s) = device.exit() {
+            anyhow::bail!("the device exited ({s}) while waiting for {what}");
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn write_device_config(dir: &Path, name: &str, table: &toml::Table) -> anyhow::Result<Option<PathBuf>> {
+    if table.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{name}.device.toml"));
+    let text = toml::to_string(table).context("writing the device config")?;
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
+fn progress_bar(enabled: bool, sc: &Loaded, meter_s: f64) -> Option<indicatif::ProgressBar> {
+    if !enabled || meter_s < 2.0 * 86_400.0 {
+        return None;
+    }
+    let b = indicatif::ProgressBar::with_draw_target(Some(meter_s as u64), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {percent}% meter time, eta {eta}") {
+        b.set_style(style);
+    }
+    b.set_message(sc.name.clone());
+    Some(b)
+}
+
+/// Faults injected per kind, as the snapshot and report name them.
+pub fn injected_names(counts: &BTreeMap<FaultKind, u64>) -> BTreeMap<String, u64> {
+    counts.iter().map(|(k, n)| (k.name().to_string(), *n)).collect()
+}
+
+/// The meter's end of the pty, which a self-test can close under the running meter.
+struct Cuttable {
+    inner: Option<tokio_serial::SerialStream>,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Cuttable {
+    fn live(&mut self) -> std::io::Result<&mut tokio_serial::SerialStream> {
+        if self.cut.load(std::sync::atomic::Ordering::SeqCst) {
+            self.inner = None;
+        }
+        self.inner.as_mut().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the pty was closed"))
+    }
+}
+
+impl tokio::io::AsyncWrite for Cuttable {
+    fn poll_write(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match this.live() {
+            Ok(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+    fn poll_flush(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.live() {
+            Ok(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+    fn poll_shutdown(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match this.live() {
+            Ok(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Err(e) => std::task::Poll::Ready(Err(e)),
+        }
+    }
+}
