@@ -15,7 +15,7 @@ use esp_hal::peripherals::BT;
 use esp_radio::ble::controller::BleConnector;
 use static_cell::StaticCell;
 use trouble_host::prelude::{
-    Advertisement, AdvertisementParameters, DefaultPacketPool, HostResources, Peripheral, Runner, Stack,
+    Address, Advertisement, AdvertisementParameters, DefaultPacketPool, HostResources, Peripheral, Runner, Stack,
 };
 
 /// HCI command slots between the host and the controller.
@@ -51,10 +51,16 @@ pub fn start(spawner: Spawner, bt: BT<'static>) -> Result<BleRadio, BleError> {
     // No connections and no L2CAP channels: the gateway only broadcasts.
     static RESOURCES: StaticCell<HostResources<Controller, DefaultPacketPool, 1, 1>> = StaticCell::new();
     static STACK: StaticCell<Stack<'static, Controller, DefaultPacketPool>> = StaticCell::new();
-    let stack: &'static Stack<'static, Controller, DefaultPacketPool> =
-        STACK.init(trouble_host::new(controller, RESOURCES.init(HostResources::new())).build());
+    // The runner programs this address while it sets the controller up (after its HCI reset),
+    // so the common case, the app advertising from `default_address()`, needs no command later.
+    let addr = default_address();
+    let stack: &'static Stack<'static, Controller, DefaultPacketPool> = STACK.init(
+        trouble_host::new(controller, RESOURCES.init(HostResources::new()))
+            .set_random_address(Address::random(lsb_first(addr)))
+            .build(),
+    );
     spawner.spawn(ble_task(stack.runner()).map_err(|_| BleError::Spawn)?);
-    Ok(BleRadio { stack, peripheral: stack.peripheral(), addr: None })
+    Ok(BleRadio { stack, peripheral: stack.peripheral(), addr: Some(addr) })
 }
 
 /// A random static device address derived from the chip's Bluetooth MAC: stable across boots,
@@ -65,6 +71,12 @@ pub fn default_address() -> [u8; 6] {
     let mut addr = [0u8; 6];
     addr.copy_from_slice(mac.as_bytes());
     addr[0] |= 0xC0;
+    addr
+}
+
+/// HCI carries addresses least significant byte first.
+fn lsb_first(mut addr: [u8; 6]) -> [u8; 6] {
+    addr.reverse();
     addr
 }
 
@@ -95,11 +107,13 @@ impl BleRadio {
             return Err(AdvertiseError::TooLong);
         }
         if self.addr != Some(addr) {
-            // HCI carries addresses least significant byte first. Allowed only while advertising
-            // is disabled, which holds between bursts.
-            let mut le = addr;
-            le.reverse();
-            self.stack.command(LeSetRandomAddr::new(BdAddr::new(le))).await.map_err(AdvertiseError::Host)?;
+            // Allowed only while advertising is off. The previous burst's disable command may
+            // still be queued in the runner, so one retry after it has had time to go out.
+            let cmd = LeSetRandomAddr::new(BdAddr::new(lsb_first(addr)));
+            if self.stack.command(cmd).await.is_err() {
+                Timer::after(HOLD).await;
+                self.stack.command(cmd).await.map_err(AdvertiseError::Host)?;
+            }
             self.addr = Some(addr);
         }
         let params = AdvertisementParameters {
