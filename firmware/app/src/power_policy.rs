@@ -48,7 +48,8 @@ pub struct PowerConfig {
     pub wifi_peak_ma: u16,
     /// Estimated ACIN peak of a BLE advertising burst, mA at 5 V.
     pub ble_peak_ma: u16,
-    /// Battery voltage needed to start WiFi while on battery or after a trip, mV.
+    /// Battery voltage needed to start WiFi while on battery or after a trip, mV (the AXP192's
+    /// warning level 1; a connect's peaks sag a loaded cell by 0.1–0.25 V, VOFF is 3.0 V).
     pub wifi_gate_mv: u16,
     /// How long after a trip the WiFi gate applies, ms.
     pub trip_holdoff_ms: u32,
@@ -79,7 +80,7 @@ impl Default for PowerConfig {
             charge_ma: 100,
             wifi_peak_ma: 215,
             ble_peak_ma: 105,
-            wifi_gate_mv: 3700,
+            wifi_gate_mv: 3450,
             trip_holdoff_ms: 60_000,
             trips_to_tripping: 3,
             trip_window_ms: 3_600_000,
@@ -215,6 +216,9 @@ pub struct Counters {
     pub brownouts: u16,
     /// ACIN losses longer than `unplug_after_ms`.
     pub unplugs: u16,
+    /// Short ACIN losses of a current-limited port (DSMR 4 sagging below the AXP192's 3.8 V
+    /// threshold while the battery supplements it). Not kept across deep sleep.
+    pub sags: u16,
 }
 
 const PERSIST_MAGIC: u8 = 0xB7;
@@ -240,6 +244,7 @@ impl Counters {
             trips: u16::from_le_bytes([t0, t1]),
             brownouts: u16::from_le_bytes([b0, b1]),
             unplugs: u16::from(u),
+            sags: 0,
         })
     }
 }
@@ -258,6 +263,7 @@ pub struct PowerPolicy {
     limited_until_ms: u64,
     tx_dbm: i8,
     radio_busy: bool,
+    boot: BootCause,
 }
 
 impl PowerPolicy {
@@ -279,6 +285,7 @@ impl PowerPolicy {
             limited_until_ms: 0,
             tx_dbm: cfg.tx_dbm_max,
             radio_busy: false,
+            boot,
         }
     }
 
@@ -302,8 +309,14 @@ impl PowerPolicy {
     }
 
     fn record_trip(&mut self, now_ms: u64) {
-        self.counters.trips = self.counters.trips.saturating_add(1);
         self.last_trip_ms = Some(now_ms);
+        if now_ms < self.limited_until_ms {
+            // A sag of a current-limited port, not an over-current trip; less TX power would not
+            // change it (the limit is below any WiFi peak).
+            self.counters.sags = self.counters.sags.saturating_add(1);
+            return;
+        }
+        self.counters.trips = self.counters.trips.saturating_add(1);
         let slot = self.trip_count_ring % self.trip_times.len();
         if let Some(t) = self.trip_times.get_mut(slot) {
             *t = now_ms;
@@ -315,6 +328,11 @@ impl PowerPolicy {
 
     /// Feeds one sample (taken at `now_ms`) and the latched events since the previous one.
     pub fn on_sample(&mut self, now_ms: u64, s: &PowerSample, ev: SupplyEvents) -> Decision {
+        if self.last.is_none() && !s.acin_present && self.boot != BootCause::DeepSleepWake {
+            // First look after a cold boot or brown-out: the port may be in fold-back from the
+            // boot's inrush. Give it `unplug_after_ms` before calling it absent.
+            self.acin_lost_at = Some(now_ms);
+        }
         // ACIN losses: a short one is a trip, a long one an unplug.
         if ev.acin_removed && self.acin_lost_at.is_none() {
             if s.acin_present {
@@ -344,12 +362,23 @@ impl PowerPolicy {
             // Sticky for 10 min: a limited port does not become strong between samples.
             self.limited_until_ms = now_ms.saturating_add(600_000);
         }
-        self.class = if !s.acin_present && s.vbus_mv < 4000 {
+        let external = s.acin_present || s.vbus_mv >= 4000;
+        // ACIN missing but lost less than `unplug_after_ms` ago: a trip or a sag in progress, not
+        // an unplug; keep the classification rather than flap to battery mode.
+        let transient = !external && self.acin_lost_at.is_some();
+        self.class = if !external && !transient {
             SupplyClass::Absent
+        } else if now_ms < self.limited_until_ms {
+            // A current-limited port (DSMR 4) drops ACIN whenever the load exceeds its limit and
+            // the battery is below ~3.8 V; those losses are sags, not over-current trips.
+            SupplyClass::Limited
         } else if self.trips_in_window(now_ms) >= usize::from(self.cfg.trips_to_tripping) {
             SupplyClass::Tripping
-        } else if now_ms < self.limited_until_ms {
-            SupplyClass::Limited
+        } else if transient {
+            match self.class {
+                SupplyClass::Unknown | SupplyClass::Absent => SupplyClass::Strong,
+                c => c,
+            }
         } else {
             SupplyClass::Strong
         };
@@ -381,7 +410,9 @@ impl PowerPolicy {
     }
 
     fn idle_charge(&self) -> ChargeCommand {
-        ChargeCommand { enabled: self.class != SupplyClass::Absent, ma: self.cfg.charge_ma }
+        // Left on even on battery: the charger only runs from an external supply, and the setting
+        // is then already right when the port comes back.
+        ChargeCommand { enabled: self.cfg.charge_ma > 0, ma: self.cfg.charge_ma }
     }
 
     /// The current decision.
@@ -466,7 +497,7 @@ impl PowerPolicy {
              \"acin_mv\":{},\"acin_ma\":{},\"vbus_mv\":{},\"battery_mv\":{},\"battery_ma\":{},\
              \"battery_pct\":{},\"temp_c\":{}{}.{},\"charging\":{},\"charge_enabled\":{},\
              \"charge_ma\":{},\"tx_dbm\":{},\"wifi_gated\":{},\"trips\":{},\"brownouts\":{},\
-             \"unplugs\":{}}}",
+             \"unplugs\":{},\"sags\":{}}}",
             d.supply.as_str(),
             d.mode.as_str(),
             transport_str(self.cfg.transport),
@@ -488,6 +519,7 @@ impl PowerPolicy {
             self.counters.trips,
             self.counters.brownouts,
             self.counters.unplugs,
+            self.counters.sags,
         )
     }
 
@@ -499,7 +531,7 @@ impl PowerPolicy {
         write!(
             w,
             "t={} ev=power supply={} mode={} acin_mv={} acin_ma={} bat_mv={} bat_ma={} bat_pct={} \
-             charging={} charge_ma={} tx_dbm={} wifi_gated={} trips={} brownouts={} unplugs={}",
+             charging={} charge_ma={} tx_dbm={} wifi_gated={} trips={} brownouts={} unplugs={} sags={}",
             now_ms,
             d.supply.as_str(),
             d.mode.as_str(),
@@ -515,6 +547,7 @@ impl PowerPolicy {
             self.counters.trips,
             self.counters.brownouts,
             self.counters.unplugs,
+            self.counters.sags,
         )
     }
 }
@@ -596,13 +629,28 @@ mod tests {
 
     #[test]
     fn battery_only_duty_cycles_and_gates_wifi_on_voltage() {
-        let mut p = PowerPolicy::new(PowerConfig::default(), BootCause::PowerOn, None);
-        let d = p.on_sample(1000, &battery(3650), SupplyEvents::default());
+        let mut p = PowerPolicy::new(PowerConfig::default(), BootCause::DeepSleepWake, None);
+        let d = p.on_sample(1000, &battery(3400), SupplyEvents::default());
         assert_eq!(d.supply, SupplyClass::Absent);
         assert_eq!(d.mode, Mode::DutyCycle { sleep_s: 60 });
         assert!(!d.wifi_start_allowed);
-        let d = p.on_sample(2000, &battery(3800), SupplyEvents::default());
+        let d = p.on_sample(2000, &battery(3500), SupplyEvents::default());
         assert!(d.wifi_start_allowed);
+    }
+
+    #[test]
+    fn after_a_cold_boot_missing_acin_gets_the_unplug_time_before_battery_mode() {
+        let mut p = PowerPolicy::new(PowerConfig::default(), BootCause::PowerOn, None);
+        let d = p.on_sample(350, &battery(4000), SupplyEvents::default());
+        assert_eq!(d.mode, Mode::AlwaysOn);
+        let d = p.on_sample(1350, &p1(100), SupplyEvents::default());
+        assert_eq!(d.supply, SupplyClass::Strong);
+        assert_eq!(p.counters().trips, 1, "the boot inrush tripped the port");
+        let mut p = PowerPolicy::new(PowerConfig::default(), BootCause::PowerOn, None);
+        p.on_sample(350, &battery(4000), SupplyEvents::default());
+        let d = p.on_sample(10_400, &battery(4000), SupplyEvents::default());
+        assert_eq!(d.supply, SupplyClass::Absent);
+        assert_eq!(p.counters().unplugs, 1);
     }
 
     #[test]
@@ -612,7 +660,7 @@ mod tests {
         // Came back before the sample: a trip; TX power steps down; WiFi gated on battery mV.
         let ev = SupplyEvents { acin_removed: true, acin_inserted: true, ..Default::default() };
         let mut low = p1(100);
-        low.battery_mv = 3600;
+        low.battery_mv = 3400;
         let d = p.on_sample(1000, &low, ev);
         assert_eq!(p.counters().trips, 1);
         assert_eq!(d.tx_dbm, 14);
@@ -624,7 +672,7 @@ mod tests {
         let ev = SupplyEvents { acin_removed: true, ..Default::default() };
         p.on_sample(70_000, &battery(4000), ev);
         p.on_sample(85_000, &battery(4000), SupplyEvents::default());
-        assert_eq!(p.counters(), Counters { trips: 1, brownouts: 0, unplugs: 1 });
+        assert_eq!(p.counters(), Counters { trips: 1, brownouts: 0, unplugs: 1, sags: 0 });
     }
 
     #[test]
@@ -657,6 +705,10 @@ mod tests {
         // Still limited for a while even when a sample looks fine.
         let d = p.on_sample(60_000, &p1(40), SupplyEvents::default());
         assert_eq!(d.supply, SupplyClass::Limited);
+        // A short ACIN loss on a limited port is a sag, not a trip: TX power stays.
+        let ev = SupplyEvents { acin_removed: true, acin_inserted: true, ..Default::default() };
+        let d = p.on_sample(61_000, &p1(40), ev);
+        assert_eq!((p.counters().trips, p.counters().sags, d.tx_dbm), (0, 1, 17));
     }
 
     #[test]
@@ -671,7 +723,7 @@ mod tests {
 
     #[test]
     fn counters_survive_the_data_buffer_and_count_brownouts() {
-        let c = Counters { trips: 300, brownouts: 2, unplugs: 7 };
+        let c = Counters { trips: 300, brownouts: 2, unplugs: 7, sags: 0 };
         assert_eq!(Counters::from_buffer(c.to_buffer()), Some(c));
         assert_eq!(Counters::from_buffer([0; 6]), None);
         let p = PowerPolicy::new(PowerConfig::default(), BootCause::BrownOut, Some(c));
@@ -699,7 +751,7 @@ mod tests {
              \"acin_mv\":5050,\"acin_ma\":123,\"vbus_mv\":0,\"battery_mv\":4100,\"battery_ma\":60,\
              \"battery_pct\":93,\"temp_c\":41.2,\"charging\":true,\"charge_enabled\":true,\
              \"charge_ma\":100,\"tx_dbm\":17,\"wifi_gated\":false,\"trips\":0,\"brownouts\":0,\
-             \"unplugs\":0}"
+             \"unplugs\":0,\"sags\":0}"
         );
         let mut b = Buf::new();
         p.write_console(5000, &mut b).unwrap_or(());
@@ -707,7 +759,7 @@ mod tests {
             b.as_str(),
             "t=5000 ev=power supply=strong mode=always_on acin_mv=5050 acin_ma=123 bat_mv=4100 \
              bat_ma=60 bat_pct=93 charging=true charge_ma=100 tx_dbm=17 wifi_gated=false trips=0 \
-             brownouts=0 unplugs=0"
+             brownouts=0 unplugs=0 sags=0"
         );
     }
 }

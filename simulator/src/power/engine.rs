@@ -37,6 +37,9 @@ pub struct BoardParams {
     pub charge_path_ohm: f64,
     /// Ambient temperature, °C.
     pub ambient_c: f64,
+    /// After an ACIN under-voltage drop-out, time until the AXP192 uses ACIN again, s [unknown;
+    /// the port recovers at once because the AXP192 stopped drawing].
+    pub acin_redetect_s: f64,
 }
 
 impl Default for BoardParams {
@@ -56,6 +59,7 @@ impl Default for BoardParams {
             ips_hold_v: 4.5,
             charge_path_ohm: 0.1,
             ambient_c: 30.0,
+            acin_redetect_s: 0.01,
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct Stats {
     pub brownouts: u32,
     /// First power-off, s.
     pub first_shutdown_s: Option<f64>,
+    /// `battery_mas` at the first power-off.
+    pub battery_mas_at_shutdown: Option<f64>,
     /// ACIN lost because a current-limited port sagged below UVLO.
     pub acin_dropouts: u32,
     /// Lowest SoC, 0..=1.
@@ -153,7 +159,7 @@ pub struct PowerSim {
     /// Totals.
     pub stats: Stats,
     charge_done: bool,
-    acin_dropped: bool,
+    acin_dropped_until: f64,
     events: Vec<(f64, SupplyAction)>,
     next_event: usize,
     trace_step_s: f64,
@@ -173,7 +179,7 @@ impl PowerSim {
             board: BoardParams::default(),
             stats: Stats { soc_min: battery.soc, aps_min_v: f64::INFINITY, ..Stats::default() },
             charge_done: false,
-            acin_dropped: false,
+            acin_dropped_until: f64::NEG_INFINITY,
             events: Vec::new(),
             next_event: 0,
             trace_step_s: 60.0,
@@ -208,7 +214,7 @@ impl PowerSim {
 
     /// ACIN can supply the stick right now.
     pub fn acin_available(&self) -> bool {
-        self.supply.available(self.t) && !self.acin_dropped
+        self.supply.available(self.t) && self.t >= self.acin_dropped_until
     }
 
     fn apply_events(&mut self) {
@@ -365,7 +371,7 @@ impl PowerSim {
                     let v_ips = bat_v - b.r_bat_path * i_bat / 1000.0;
                     let v_acin = v_ips + b.r_acin * lim / 1000.0;
                     if v_acin < b.acin_uvlo_v {
-                        self.acin_dropped = true;
+                        self.acin_dropped_until = self.t + b.acin_redetect_s;
                         self.stats.acin_dropouts += 1;
                         return battery_only(self, base, v_acin);
                     }
@@ -456,8 +462,14 @@ impl PowerSim {
             if bucket_end > self.t {
                 seg = seg.min(bucket_end - self.t);
             }
-            let was_dropped = self.acin_dropped;
+            if self.acin_dropped_until > self.t {
+                seg = seg.min(self.acin_dropped_until - self.t);
+            }
             let s = self.solve(load_ma);
+            if self.acin_dropped_until > self.t {
+                // ACIN just dropped out: this segment runs on battery until re-detection.
+                seg = seg.min(self.acin_dropped_until - self.t);
+            }
             let mut trip_now = false;
             if s.ext {
                 if let Some(x) = self.supply.time_to_trip(s.e.acin_ma, seg) {
@@ -469,14 +481,13 @@ impl PowerSim {
             if trip_now {
                 self.supply.force_trip(self.t);
             }
-            if self.acin_dropped && was_dropped {
-                // A sagged current-limited port comes back once the load is gone (next step).
-                self.acin_dropped = false;
-            }
             if s.e.aps_v < self.axp.voff_v() {
                 self.axp.power_off();
                 self.stats.brownouts += 1;
-                self.stats.first_shutdown_s.get_or_insert(self.t);
+                if self.stats.first_shutdown_s.is_none() {
+                    self.stats.first_shutdown_s = Some(self.t);
+                    self.stats.battery_mas_at_shutdown = Some(self.stats.battery_mas);
+                }
                 self.idle_off(end - self.t);
                 return false;
             }
@@ -489,6 +500,10 @@ impl PowerSim {
         let end = self.t + dt;
         while self.t < end - 1e-12 {
             self.apply_events();
+            if !self.axp.powered() && self.supply.available(self.t) {
+                self.axp.power_on();
+                return;
+            }
             let mut seg = end - self.t;
             if let Some(back) = self.supply.back_at(self.t) {
                 seg = seg.min(back - self.t);
@@ -505,12 +520,9 @@ impl PowerSim {
             self.stats.battery_mas += 0.027 * seg;
             self.stats.t_s += seg;
             self.bucket.bat_mas += 0.027 * seg;
+            self.stats.soc_min = self.stats.soc_min.min(self.battery.soc);
             self.t += seg;
             self.close_buckets();
-            if !self.axp.powered() && self.supply.available(self.t) {
-                self.axp.power_on();
-                return;
-            }
         }
     }
 
