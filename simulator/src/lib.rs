@@ -13,6 +13,7 @@ pub mod meter;
 pub mod replay;
 pub mod run;
 pub mod sinks;
+pub mod power;
 
 pub use faults::{FaultCounts, FaultKind, FaultPlan, FaultRule};
 pub use meter::{Meter, Sent, Telegram};
