@@ -110,12 +110,14 @@ pub struct Frame<'a> {
     pub bytes: &'a [u8],
     /// The verified CRC, or `None` for a telegram without one.
     pub crc: Option<u16>,
+    header_nl: usize,
+    bang: usize,
 }
 
 impl<'a> Frame<'a> {
     /// The zero-copy view of this telegram.
     pub fn telegram(&self) -> crate::Telegram<'a> {
-        crate::Telegram::from_verified(self.bytes, self.crc)
+        crate::Telegram::from_parts(self.bytes, self.header_nl, self.bang, self.crc)
     }
 }
 
@@ -157,6 +159,7 @@ pub struct Framer<const N: usize> {
     /// Stream offset of the current (or last) telegram's `/`.
     start_offset: u64,
     bang: usize,
+    header_nl: usize,
     crc_digits: u8,
     crc_value: u16,
     crc_bad: bool,
@@ -189,6 +192,7 @@ impl<const N: usize> Framer<N> {
             consumed: 0,
             start_offset: 0,
             bang: 0,
+            header_nl: 0,
             crc_digits: 0,
             crc_value: 0,
             crc_bad: false,
@@ -257,6 +261,7 @@ impl<const N: usize> Framer<N> {
     /// Ends the telegram after the CRC field; called at its line end (or at 4 digits).
     fn complete(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
         self.state = State::Idle;
+        self.check_lines();
         if self.crc_bad || self.crc_digits == 1 || self.crc_digits == 2 {
             let line = self.line_no;
             return self.error(FrameError::Malformed { line, kind: MalformedKind::Crc });
@@ -280,7 +285,7 @@ impl<const N: usize> Framer<N> {
             self.stats.without_crc = self.stats.without_crc.saturating_add(1);
         }
         let bytes = self.buf.get(..self.len).unwrap_or(&[]);
-        Some(Ok(Frame { bytes, crc }))
+        Some(Ok(Frame { bytes, crc, header_nl: self.header_nl, bang: self.bang }))
     }
 
     fn push(&mut self, b: u8) -> bool {
@@ -294,7 +299,40 @@ impl<const N: usize> Framer<N> {
         }
     }
 
-    /// Checks the line ending at `self.len` (exclusive, LF not yet stored).
+    /// Checks every data line between the header and `!` (a line cut off by `!` included) and
+    /// sets `line_no` to the number of the `!` line.
+    fn check_lines(&mut self) {
+        let body = self.buf.get(self.header_nl + 1..self.bang).unwrap_or(&[]);
+        let mut rest = body;
+        let mut line_no: u16 = 2;
+        loop {
+            let (line, next) = match crate::scan::find(rest, b'\n') {
+                Some(n) => (rest.get(..n).unwrap_or(&[]), Some(rest.get(n + 1..).unwrap_or(&[]))),
+                None => (rest, None),
+            };
+            let line = match line.split_last() {
+                Some((b'\r', l)) => l,
+                _ => line,
+            };
+            if let (Some(&first), Some(&last)) = (line.first(), line.last()) {
+                if !(first.is_ascii_digit() || first == b'(') || last != b')' {
+                    if self.bad_line.is_none() {
+                        self.bad_line = Some((line_no, MalformedKind::Line));
+                    }
+                }
+            }
+            match next {
+                Some(n) => {
+                    rest = n;
+                    line_no = line_no.saturating_add(1);
+                }
+                None => break,
+            }
+        }
+        self.line_no = line_no;
+    }
+
+    /// Checks the header line ending at `self.len` (exclusive, LF not yet stored).
     fn end_line(&mut self) {
         let line = self.buf.get(self.line_start..self.len).unwrap_or(&[]);
         let line = match line.split_last() {
@@ -346,7 +384,8 @@ impl<const N: usize> Framer<N> {
                 State::Header | State::Body => {
                     // A '/' at the start of a data line is the next telegram's header: this one
                     // was cut off. Inside a line '/' is ordinary (text messages may hold it).
-                    if b == b'/' && self.state == State::Body && self.len == self.line_start {
+                    let line_start = self.len > 0 && self.buf.get(self.len - 1) == Some(&b'\n');
+                    if b == b'/' && self.state == State::Body && line_start {
                         let received = self.len;
                         self.state = State::Idle;
                         return (i, self.fail(FrameError::Truncated { received }));
@@ -389,10 +428,14 @@ impl<const N: usize> Framer<N> {
                     // Fast path: copy a run of ordinary bytes at once.
                     let rest = input.get(i..).unwrap_or(&[]);
                     let body = self.state == State::Body;
-                    let run = rest
-                        .iter()
-                        .position(|&c| c == b'\n' || (body && (c == b'!' || c == b'/')))
-                        .unwrap_or(rest.len());
+                    // Lines are checked in one pass at the end (`check_lines`), so the body is
+                    // copied in runs up to the next `!` or `/`.
+                    let run = if body {
+                        crate::scan::find_any(rest, [b'!', b'/'])
+                    } else {
+                        crate::scan::find(rest, b'\n')
+                    }
+                    .unwrap_or(rest.len());
                     if run > 0 {
                         let room = N - self.len;
                         if run > room {
@@ -415,22 +458,18 @@ impl<const N: usize> Framer<N> {
                         continue;
                     }
                     if b == b'\n' {
+                        // End of the header line (the body's line ends do not stop the scan).
                         self.end_line();
                         if !self.push(b) {
                             return (i, self.oversize());
                         }
                         self.line_start = self.len;
-                        if self.state == State::Header {
-                            self.state = State::Body;
-                        }
+                        self.state = State::Body;
+                        self.header_nl = self.len - 1;
                         i += 1;
                         continue;
                     }
                     // '!' in the body.
-                    if self.line_start != self.len {
-                        // '!' in the middle of a line: the line before it is cut off.
-                        self.end_line();
-                    }
                     self.bang = self.len;
                     if !self.push(b) {
                         return (i, self.oversize());

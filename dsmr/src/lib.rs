@@ -55,6 +55,7 @@ pub mod framer;
 #[cfg(feature = "std")]
 pub mod json;
 pub mod reading;
+mod scan;
 pub mod telegram;
 pub mod value;
 

@@ -32,48 +32,52 @@ impl Obis {
 
     /// Parses `A-B:C.D.E` with an optional `*F` suffix; every field 0..=255.
     pub fn parse(s: &[u8]) -> Option<Obis> {
-        let mut f = [0u8; 5];
-        let mut idx = 0usize;
-        let mut cur: u16 = 0;
-        let mut digits = 0u8;
-        let seps = [b'-', b':', b'.', b'.'];
-        let mut rest = s;
-        while let Some((&b, tail)) = rest.split_first() {
-            match b {
-                b'0'..=b'9' => {
-                    cur = cur * 10 + u16::from(b - b'0');
-                    digits += 1;
-                    if cur > 255 || digits > 3 {
-                        return None;
-                    }
-                }
-                _ if Some(&b) == seps.get(idx) => {
-                    if digits == 0 {
-                        return None;
-                    }
-                    *f.get_mut(idx)? = cur as u8;
-                    idx += 1;
-                    cur = 0;
-                    digits = 0;
-                }
-                b'*' if idx == 4 => {
-                    // Value group F: digits only.
-                    if tail.is_empty() || !tail.iter().all(u8::is_ascii_digit) {
-                        return None;
-                    }
-                    rest = &[];
-                    continue;
-                }
-                _ => return None,
-            }
-            rest = tail;
+        let mut i = 0usize;
+        let a = field(s, &mut i)?;
+        expect(s, &mut i, b'-')?;
+        let b = field(s, &mut i)?;
+        expect(s, &mut i, b':')?;
+        let c = field(s, &mut i)?;
+        expect(s, &mut i, b'.')?;
+        let d = field(s, &mut i)?;
+        expect(s, &mut i, b'.')?;
+        let e = field(s, &mut i)?;
+        match s.get(i..) {
+            Some([]) => {}
+            // Value group F: digits only.
+            Some([b'*', f @ ..]) if !f.is_empty() && f.iter().all(u8::is_ascii_digit) => {}
+            _ => return None,
         }
-        if idx != 4 || digits == 0 {
+        Some(Obis { a, b, c, d, e })
+    }
+}
+
+/// One OBIS field: 1..=3 digits, at most 255.
+#[inline(always)]
+fn field(s: &[u8], i: &mut usize) -> Option<u8> {
+    let start = *i;
+    let mut v: u16 = 0;
+    while let Some(&b) = s.get(*i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u16::from(d);
+        *i += 1;
+        if *i - start > 3 {
             return None;
         }
-        *f.get_mut(4)? = cur as u8;
-        let [a, b, c, d, e] = f;
-        Some(Obis { a, b, c, d, e })
+    }
+    if *i == start { None } else { u8::try_from(v).ok() }
+}
+
+#[inline(always)]
+fn expect(s: &[u8], i: &mut usize, sep: u8) -> Option<()> {
+    if s.get(*i) == Some(&sep) {
+        *i += 1;
+        Some(())
+    } else {
+        None
     }
 }
 
@@ -191,12 +195,12 @@ impl<'a> Telegram<'a> {
         Ok((header, body, nl + 1 + bang_rel))
     }
 
-    /// Builds the view of a frame the [`crate::Framer`] has already checked.
-    pub(crate) fn from_verified(bytes: &'a [u8], crc: Option<u16>) -> Self {
-        match Self::split(bytes) {
-            Ok((header, body, _)) => Telegram { header, body, body_offset_line: 2, crc },
-            Err(_) => Telegram { header: &[], body: &[], body_offset_line: 2, crc },
-        }
+    /// Builds the view of a frame the [`crate::Framer`] has already checked, from the positions
+    /// of the header's line feed and of `!`.
+    pub(crate) fn from_parts(bytes: &'a [u8], header_nl: usize, bang: usize, crc: Option<u16>) -> Self {
+        let header = trim_eol(bytes.get(1..header_nl).unwrap_or(&[]));
+        let body = bytes.get(header_nl + 1..bang).unwrap_or(&[]);
+        Telegram { header, body, body_offset_line: 2, crc }
     }
 
     /// The header line without `/` and line end, e.g. `ISK5\2M550E-1012`.
@@ -257,7 +261,7 @@ pub struct Lines<'a> {
 /// End of the content of the physical line starting at `from` (CR stripped) and the start of the next.
 fn physical_line(bytes: &[u8], from: usize) -> (usize, usize) {
     let rest = bytes.get(from..).unwrap_or(&[]);
-    let (len, next) = match rest.iter().position(|&b| b == b'\n') {
+    let (len, next) = match crate::scan::find(rest, b'\n') {
         Some(n) => (n, from + n + 1),
         None => (rest.len(), bytes.len()),
     };
@@ -311,28 +315,46 @@ pub struct Line<'a> {
     pub groups_text: &'a [u8],
     /// 1-based line number in the telegram.
     pub line: u16,
+    count: u16,
+    first: Value<'a>,
 }
 
 impl<'a> Line<'a> {
     fn parse(text: &'a [u8], line: u16) -> Option<Line<'a>> {
-        let open = text.iter().position(|&b| b == b'(')?;
+        let open = crate::scan::find(text, b'(')?;
         let obis_text = text.get(..open)?;
         let obis = Obis::parse(obis_text)?;
         let groups_text = text.get(open..)?;
-        // Validate the group structure once so that `values()` can be infallible.
-        let mut g = Groups { rest: groups_text };
+        // Validate the group structure once, so that `values()` can be infallible: `(...)`
+        // groups without nested parentheses, separated by nothing but line ends or spaces.
         let mut count = 0u16;
+        let mut first = (0usize, 0usize);
+        let mut pos = 0usize;
         loop {
-            match g.next_checked() {
-                Some(Ok(_)) => count = count.saturating_add(1),
-                Some(Err(())) => return None,
-                None => break,
+            while matches!(groups_text.get(pos), Some(b'\r' | b'\n' | b' ')) {
+                pos += 1;
             }
+            match groups_text.get(pos) {
+                None => break,
+                Some(b'(') => {}
+                Some(_) => return None,
+            }
+            let inner = groups_text.get(pos + 1..)?;
+            let close = crate::scan::find(inner, b')')?;
+            if crate::scan::find(inner.get(..close)?, b'(').is_some() {
+                return None;
+            }
+            if count == 0 {
+                first = (pos + 1, pos + 1 + close);
+            }
+            count = count.saturating_add(1);
+            pos += close + 2;
         }
         if count == 0 {
             return None;
         }
-        Some(Line { obis, obis_text, groups_text, line })
+        let first = Value::split(groups_text.get(first.0..first.1).unwrap_or(&[]));
+        Some(Line { obis, obis_text, groups_text, line, count, first })
     }
 
     /// The values in parentheses, in order.
@@ -342,12 +364,12 @@ impl<'a> Line<'a> {
 
     /// The `i`-th value.
     pub fn value(&self, i: usize) -> Option<Value<'a>> {
-        self.values().nth(i)
+        if i == 0 { Some(self.first) } else { self.values().nth(i) }
     }
 
     /// How many values the line has.
     pub fn len(&self) -> usize {
-        self.values().count()
+        usize::from(self.count)
     }
 
     /// Always false: a line has at least one group.
@@ -362,46 +384,16 @@ pub struct Groups<'a> {
     rest: &'a [u8],
 }
 
-impl<'a> Groups<'a> {
-    fn next_checked(&mut self) -> Option<Result<Value<'a>, ()>> {
-        let mut r = self.rest;
-        while let Some((&b, t)) = r.split_first() {
-            if b == b'\r' || b == b'\n' || b == b' ' {
-                r = t;
-            } else {
-                break;
-            }
-        }
-        if r.is_empty() {
-            self.rest = r;
-            return None;
-        }
-        if r.first() != Some(&b'(') {
-            self.rest = &[];
-            return Some(Err(()));
-        }
-        let inner_rest = r.get(1..).unwrap_or(&[]);
-        let Some(close) = inner_rest.iter().position(|&b| b == b')') else {
-            self.rest = &[];
-            return Some(Err(()));
-        };
-        let inner = inner_rest.get(..close).unwrap_or(&[]);
-        if inner.contains(&b'(') {
-            self.rest = &[];
-            return Some(Err(()));
-        }
-        self.rest = inner_rest.get(close + 1..).unwrap_or(&[]);
-        Some(Ok(Value::split(inner)))
-    }
-}
-
 impl<'a> Iterator for Groups<'a> {
     type Item = Value<'a>;
     fn next(&mut self) -> Option<Value<'a>> {
-        match self.next_checked() {
-            Some(Ok(v)) => Some(v),
-            _ => None,
-        }
+        // The structure was validated by `Line::parse`: skip separators, then `(` .. `)`.
+        let start = crate::scan::find(self.rest, b'(')?;
+        let inner_rest = self.rest.get(start + 1..).unwrap_or(&[]);
+        let close = crate::scan::find(inner_rest, b')').unwrap_or(inner_rest.len());
+        let inner = inner_rest.get(..close).unwrap_or(&[]);
+        self.rest = inner_rest.get(close + 1..).unwrap_or(&[]);
+        Some(Value::split(inner))
     }
 }
 
@@ -416,7 +408,7 @@ pub struct Value<'a> {
 
 impl<'a> Value<'a> {
     fn split(inner: &'a [u8]) -> Value<'a> {
-        match inner.iter().position(|&b| b == b'*') {
+        match crate::scan::find(inner, b'*') {
             Some(star) => Value {
                 text: inner.get(..star).unwrap_or(&[]),
                 unit: inner.get(star + 1..),
