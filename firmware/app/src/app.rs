@@ -4,7 +4,7 @@
 use core::cell::RefCell;
 use core::fmt::Write as _;
 
-use embassy_futures::join::join3;
+use embassy_futures::join::join4;
 use embassy_futures::select::{select, select4, Either, Either4};
 use embassy_sync::blocking_mutex::raw::NoopRawMutex;
 use embassy_sync::signal::Signal;
@@ -19,14 +19,14 @@ use crate::p1::{convert, P1Event, P1Reader, TELEGRAM_MAX};
 use crate::payload::{self, Diag, DEFAULT_PRESENT_MASK};
 use crate::policy::{Backoff, PublishPolicy};
 use crate::reading::{Reading, FIELDS};
-use crate::seams::{Clock, Connector, Console, Link, LoadState, NetError, PowerMonitor, PowerSample, SystemInfo};
+use crate::bthome;
+use crate::power_policy::{BootCause, PowerConfig, PowerPolicy, RadioActivity, SupplyEvents};
+use crate::seams::{Clock, Connector, Console, Link, LoadState, NetError, NoRadio, PowerMonitor, PowerSample, Radio, SystemInfo};
 
 /// Transmit buffer: the largest packet is a raw telegram plus its topic.
 pub const TX_MAX: usize = TELEGRAM_MAX + 256;
 /// Receive buffer: inbound messages longer than this are skipped and counted.
 pub const RX_MAX: usize = 512;
-/// How long a TCP connect, CONNACK or WiFi association may take.
-const CONNECT_TIMEOUT_MS: u64 = 10_000;
 /// Shortest time between two discovery publications (floods of HA birth messages).
 const DISCOVERY_MIN_GAP_MS: u64 = 5_000;
 
@@ -48,6 +48,12 @@ struct Shared<const RING: usize> {
     wifi_allowed: bool,
     /// The firmware's load state, forwarded to the power monitor by the power loop.
     load: LoadState,
+    /// The newest reading (whatever the publish policy decided), for BLE advertisements.
+    latest: Option<Reading>,
+    /// Battery state of charge from the last power sample.
+    battery_pct: Option<u8>,
+    /// The power document of the last sample (the power policy's rendering).
+    power_doc: Vec<u8, 512>,
 }
 
 impl<const RING: usize> Shared<RING> {
@@ -98,6 +104,7 @@ pub struct Memory<const RING: usize> {
     rx: [u8; RX_MAX],
     wake: Signal<NoopRawMutex, ()>,
     load_changed: Signal<NoopRawMutex, ()>,
+    ble_wake: Signal<NoopRawMutex, ()>,
 }
 
 impl<const RING: usize> core::fmt::Debug for Memory<RING> {
@@ -131,6 +138,9 @@ impl<const RING: usize> Memory<RING> {
                 inflight_evicted: false,
                 wifi_allowed: true,
                 load: LoadState::Boot,
+                latest: None,
+                battery_pct: None,
+                power_doc: Vec::new(),
             }),
             reader: P1Reader::new(),
             scratch: dsmr::Reading::default(),
@@ -139,6 +149,7 @@ impl<const RING: usize> Memory<RING> {
             rx: [0; RX_MAX],
             wake: Signal::new(),
             load_changed: Signal::new(),
+            ble_wake: Signal::new(),
         }
     }
 }
@@ -172,6 +183,7 @@ struct Ctx<'a, C, O, S, const RING: usize> {
     shared: &'a RefCell<Shared<RING>>,
     wake: &'a Signal<NoopRawMutex, ()>,
     load_changed: &'a Signal<NoopRawMutex, ()>,
+    ble_wake: &'a Signal<NoopRawMutex, ()>,
 }
 
 impl<C: Clock, O: Console, S: SystemInfo, const RING: usize> Ctx<'_, C, O, S, RING> {
@@ -207,12 +219,7 @@ impl<C: Clock, O: Console, S: SystemInfo, const RING: usize> Ctx<'_, C, O, S, RI
     }
 }
 
-/// Runs the gateway forever.
-///
-/// Never panics and never allocates; every failure becomes a counter and a console line. The
-/// returned future is the whole application: the board polls it from its executor (on the device
-/// inside `#[esp_rtos::main]`, on the host from a tokio current-thread runtime). `config` must have
-/// passed [`Config::validate`].
+/// Runs the gateway forever, without a BLE radio (see [`run_with_radio`]).
 pub async fn run<R, D, L, N, C, P, O, S, const RING: usize>(
     config: &Config,
     board: Board<R, D, L, N, C, P, O, S>,
@@ -228,11 +235,38 @@ where
     O: Console,
     S: SystemInfo,
 {
+    run_with_radio(config, board, NoRadio, memory).await
+}
+
+/// Runs the gateway forever; with `transport = ble|both`, readings also go out as BTHome
+/// advertisements through `radio`.
+///
+/// Never panics and never allocates; every failure becomes a counter and a console line. The
+/// returned future is the whole application: the board polls it from its executor (on the device
+/// inside `#[esp_rtos::main]`, on the host from a tokio current-thread runtime). `config` must have
+/// passed [`Config::validate`].
+pub async fn run_with_radio<R, D, L, N, C, P, O, S, X, const RING: usize>(
+    config: &Config,
+    board: Board<R, D, L, N, C, P, O, S>,
+    mut radio: X,
+    memory: &mut Memory<RING>,
+) -> core::convert::Infallible
+where
+    R: Read,
+    D: OutputPin,
+    L: Link,
+    N: Connector,
+    C: Clock,
+    P: PowerMonitor,
+    O: Console,
+    S: SystemInfo,
+    X: Radio,
+{
     let Board { mut p1, mut data_request, mut link, mut net, clock, mut power, console, system } = board;
-    let Memory { shared, reader, scratch, chunk, tx, rx, wake, load_changed } = memory;
+    let Memory { shared, reader, scratch, chunk, tx, rx, wake, load_changed, ble_wake } = memory;
     shared.borrow_mut().ring_cap = (config.ring_capacity as usize).clamp(1, RING);
     let console = RefCell::new(console);
-    let ctx = Ctx { cfg: config, clock: &clock, console: &console, system: &system, shared, wake, load_changed };
+    let ctx = Ctx { cfg: config, clock: &clock, console: &console, system: &system, shared, wake, load_changed, ble_wake };
 
     ctx.emit(
         ctx.line("boot")
@@ -248,10 +282,11 @@ where
     );
     power.load_state(LoadState::Boot);
 
-    let (never, _, _) = join3(
+    let (never, _, _, _) = join4(
         p1_loop(&ctx, &mut p1, &mut data_request, reader, scratch, chunk),
         net_loop(&ctx, &mut link, &mut net, tx, rx),
         power_loop(&ctx, &mut power),
+        ble_loop(&ctx, &mut radio),
     )
     .await;
     never
@@ -295,6 +330,7 @@ async fn p1_loop<R: Read, D: OutputPin, C: Clock, O: Console, S: SystemInfo, con
                             let admitted = policy.admit(now, &reading);
                             let mut sh = ctx.shared.borrow_mut();
                             sh.last_telegram_ms = Some(now);
+                            sh.latest = Some(reading);
                             if cfg.raw_telegrams {
                                 if sh.raw_pending {
                                     sh.diag.raw_skipped = sh.diag.raw_skipped.wrapping_add(1);
@@ -333,6 +369,7 @@ async fn p1_loop<R: Read, D: OutputPin, C: Clock, O: Console, S: SystemInfo, con
                                 ctx.emit(ctx.line("error").kv("kind", "ring_overflow").kv("dropped_seq", old).kv("ring_dropped", ring_dropped));
                             }
                             ctx.wake.signal(());
+                            ctx.ble_wake.signal(());
                         }
                         Some(P1Event::Error(e)) => {
                             let kind = match e {
@@ -413,41 +450,61 @@ async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const 
     power: &mut P,
 ) -> core::convert::Infallible {
     let period = u64::from(ctx.cfg.power_interval_s) * 1000;
+    let pcfg = PowerConfig { transport: ctx.cfg.transport, ..PowerConfig::default() };
+    let mut policy = PowerPolicy::new(pcfg, BootCause::PowerOn, None);
     let mut next = ctx.now();
     let mut absent_reported = false;
     let mut load = LoadState::Boot;
+    let mut prev: Option<PowerSample> = None;
+    let mut charge_ma: Option<u16> = None;
     loop {
         if let Either::Second(()) = select(ctx.clock.sleep_until(next), ctx.load_changed.wait()).await {
             let now_load = ctx.shared.borrow().load;
             if now_load != load {
                 load = now_load;
                 power.load_state(load);
+                let cmd = match load {
+                    LoadState::WifiConnecting => policy.radio_busy(RadioActivity::WifiConnect),
+                    LoadState::Transmitting => policy.radio_busy(RadioActivity::WifiTx),
+                    LoadState::BleAdvertising => policy.radio_busy(RadioActivity::BleAdvertise),
+                    _ => policy.radio_idle(),
+                };
+                let want = if cmd.enabled { cmd.ma } else { 0 };
+                if prev.is_some() && charge_ma != Some(want) && power.set_charge_limit_ma(want).await.is_ok() {
+                    charge_ma = Some(want);
+                }
             }
             continue;
         }
         next = next.saturating_add(period);
-        let res = power.sample().await;
-        match res {
+        match power.sample().await {
             Ok(s) => {
+                let was = prev.map(|p| p.acin_present);
+                let ev = SupplyEvents {
+                    acin_removed: was == Some(true) && !s.acin_present,
+                    acin_inserted: was == Some(false) && s.acin_present,
+                    charge_starved: false,
+                };
+                prev = Some(s);
+                let d = policy.on_sample(ctx.now(), &s, ev);
+                let mut line: heapless::String<{ crate::console::LINE_MAX }> = heapless::String::new();
+                let _ = policy.write_console(ctx.now(), &mut line);
                 {
                     let mut sh = ctx.shared.borrow_mut();
                     sh.power = Some(s);
                     sh.power_pending = true;
-                    if !sh.have_power {
-                        sh.have_power = true;
-                    }
+                    sh.have_power = true;
+                    sh.wifi_allowed = d.wifi_enabled && d.wifi_start_allowed;
+                    sh.battery_pct = Some(PowerPolicy::battery_percent(s.battery_mv));
+                    sh.power_doc.clear();
+                    sh.power_doc.resize_default(512).ok();
+                    let mut c = crate::text::Cursor::new(&mut sh.power_doc);
+                    let n = if policy.write_json(&mut c).is_ok() { c.len() } else { 0 };
+                    sh.power_doc.truncate(n);
                 }
-                ctx.emit(
-                    ctx.line("power")
-                        .kv("acin_mv", s.acin_mv)
-                        .kv("acin_ma", s.acin_ma)
-                        .kv("vbus_mv", s.vbus_mv)
-                        .kv("battery_mv", s.battery_mv)
-                        .kv("charge_ma", s.charge_ma)
-                        .kv("discharge_ma", s.discharge_ma)
-                        .kv("acin_present", s.acin_present)
-                        .kv("charging", s.charging),
-                );
+                if let Ok(mut c) = ctx.console.try_borrow_mut() {
+                    c.line(&line);
+                }
                 ctx.wake.signal(());
             }
             Err(crate::seams::PowerError::Absent) => {
@@ -461,6 +518,119 @@ async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const 
                 ctx.emit(ctx.line("error").kv("kind", "power").kv("detail", e));
             }
         }
+    }
+}
+
+/// A BTHome device address from the device id: stable across boots, a static random address
+/// (two top bits set).
+pub fn ble_address(device_id: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in device_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    [b[2] | 0xC0, b[3], b[4], b[5], b[6], b[7]]
+}
+
+fn ble_values(r: &Reading, battery_pct: Option<u8>) -> bthome::Values {
+    let sum = |a: &[Option<u32>; 3]| match (a[0], a[1], a[2]) {
+        (Some(total), _, _) => Some(u64::from(total)),
+        (None, None, None) => None,
+        (None, t1, t2) => Some(u64::from(t1.unwrap_or(0)) + u64::from(t2.unwrap_or(0))),
+    };
+    let nonneg = |v: Option<i32>| v.map(|w| u32::try_from(w).unwrap_or(0));
+    bthome::Values {
+        battery_percent: battery_pct,
+        power_import_w: nonneg(r.power_import_w),
+        power_export_w: nonneg(r.power_export_w),
+        current_ma: r.current_ma,
+        voltage_dv: r.voltage_dv.map(|v| v.map(u32::from)),
+        gas_l: r.gas_dm3.map(u64::from),
+        energy_import_wh: sum(&r.energy_import_wh),
+        energy_export_wh: sum(&r.energy_export_wh),
+    }
+}
+
+async fn ble_loop<X: Radio, C: Clock, O: Console, S: SystemInfo, const RING: usize>(
+    ctx: &Ctx<'_, C, O, S, RING>,
+    radio: &mut X,
+) -> core::convert::Infallible {
+    let cfg = ctx.cfg;
+    let setup = || -> Result<bthome::Encoder, bthome::ConfigError> {
+        let interval = bthome::AdvInterval::from_millis(cfg.ble_interval_ms)?;
+        let c = bthome::Config {
+            interval,
+            bind_key: cfg.bind_key.map(bthome::BindKey),
+            ..bthome::Config::new(ble_address(&cfg.device_id))
+        };
+        bthome::Encoder::new(&c)
+    };
+    let encoder = if cfg.transport.uses_ble() {
+        match setup() {
+            Ok(e) => Some(e),
+            Err(e) => {
+                ctx.emit(ctx.line("error").kv("kind", "ble_setup").kv("detail", e));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(mut encoder) = encoder else {
+        loop {
+            ctx.clock.sleep_until(u64::MAX).await;
+        }
+    };
+    let interval = u64::from(cfg.ble_interval_ms);
+    let mut counter_set = false;
+    let mut last_adv: Option<u64> = None;
+    let mut adverts: u32 = 0;
+    loop {
+        match last_adv {
+            // Nothing to advertise before the first reading.
+            None => ctx.ble_wake.wait().await,
+            Some(t) => {
+                let _ = select(ctx.ble_wake.wait(), ctx.clock.sleep_until(t + interval)).await;
+            }
+        }
+        // Never faster than the interval.
+        if let Some(t) = last_adv {
+            ctx.clock.sleep_until(t + interval).await;
+        }
+        let (reading, battery) = {
+            let sh = ctx.shared.borrow();
+            (sh.latest, sh.battery_pct)
+        };
+        let Some(reading) = reading else { continue };
+        if encoder.encrypted() && !counter_set {
+            // A counter that keeps rising across reboots: seconds of meter time since 2020.
+            if let Some(secs) = reading.ts.map(|t| {
+                let days = u32::from(t.year.saturating_sub(2020)) * 366 + u32::from(t.month) * 31 + u32::from(t.day);
+                days * 86_400 + u32::from(t.hour) * 3600 + u32::from(t.minute) * 60 + u32::from(t.second)
+            }) {
+                encoder.set_counter(secs);
+            }
+            counter_set = true;
+        }
+        let adv = match encoder.encode(&ble_values(&reading, battery)) {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.emit(ctx.line("error").kv("kind", "ble_encode").kv("detail", e));
+                last_adv = Some(ctx.now());
+                continue;
+            }
+        };
+        ctx.set_load(LoadState::BleAdvertising);
+        let res = radio.advertise(encoder.address(), adv.as_bytes()).await;
+        ctx.set_load(LoadState::Idle);
+        last_adv = Some(ctx.now());
+        adverts = adverts.wrapping_add(1);
+        let l = ctx.line("ble").kv("seq", reading.seq).kv("bytes", adv.as_bytes().len()).kv("adverts", adverts);
+        ctx.emit(match res {
+            Ok(()) => l,
+            Err(e) => l.kv("error", e),
+        });
     }
 }
 
@@ -491,7 +661,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
             }
             ctx.set_load(LoadState::WifiConnecting);
             ctx.emit(ctx.line("wifi").kv("state", "connecting"));
-            let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+            let deadline = ctx.now() + u64::from(cfg.connect_timeout_ms);
             let res = match select(link.connect(), ctx.clock.sleep_until(deadline)).await {
                 Either::First(r) => r,
                 Either::Second(()) => Err(NetError::Timeout),
@@ -510,7 +680,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
             ctx.emit(ctx.line("wifi").kv("state", "up").opt("rssi", link.rssi_dbm()));
         }
         ctx.emit(ctx.line("mqtt").kv("state", "connecting").kv("host", &broker.host).kv("port", broker.port).kv("tls", broker.tls));
-        let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+        let deadline = ctx.now() + u64::from(cfg.connect_timeout_ms);
         let conn = match select(net.connect(&broker.host, broker.port, broker.tls), ctx.clock.sleep_until(deadline)).await {
             Either::First(r) => r,
             Either::Second(()) => Err(NetError::Timeout),
@@ -605,7 +775,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
     send(conn, tx.get(r).unwrap_or(&[])).await?;
 
     // CONNACK.
-    let deadline = ctx.now() + CONNECT_TIMEOUT_MS;
+    let deadline = ctx.now() + u64::from(cfg.connect_timeout_ms);
     let mut len = 0;
     loop {
         let buf = rx.get_mut(len..).unwrap_or(&mut []);
@@ -744,17 +914,15 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
             s.last_tx_ms = ctx.now();
         }
 
-        // Power sample.
-        let sample = {
-            let mut sh = ctx.shared.borrow_mut();
-            let p = sh.power.filter(|_| sh.power_pending);
-            sh.power_pending = false;
-            p
-        };
-        if let Some(p) = sample {
+        // Power sample (the power policy's document).
+        let pending = core::mem::take(&mut ctx.shared.borrow_mut().power_pending);
+        if pending {
             let t = payload::topic(cfg, "power");
-            let r = mqtt::publish(tx, &t, 0, false, false, 0, |w| payload::write_power_json(&p, w))
-                .map_err(|_| SessionEnd::Protocol("encode"))?;
+            let r = {
+                let sh = ctx.shared.borrow();
+                mqtt::publish(tx, &t, 0, false, false, 0, |w| w.put(&sh.power_doc).map_err(|_| core::fmt::Error))
+            };
+            let r = r.map_err(|_| SessionEnd::Protocol("encode"))?;
             send(conn, tx.get(r).unwrap_or(&[])).await?;
             s.last_tx_ms = ctx.now();
         }

@@ -50,6 +50,7 @@ pub enum Field {
     MeterSilentS,
     ReconnectMinMs,
     ReconnectMaxMs,
+    ConnectTimeoutMs,
     DataRequest,
     DataRequestActiveLow,
     RxInverted,
@@ -86,6 +87,7 @@ pub const FIELDS: &[Field] = &[
     Field::MeterSilentS,
     Field::ReconnectMinMs,
     Field::ReconnectMaxMs,
+    Field::ConnectTimeoutMs,
     Field::DataRequest,
     Field::DataRequestActiveLow,
     Field::RxInverted,
@@ -124,6 +126,7 @@ impl Field {
             Field::MeterSilentS => "meter_silent_s",
             Field::ReconnectMinMs => "reconnect_min_ms",
             Field::ReconnectMaxMs => "reconnect_max_ms",
+            Field::ConnectTimeoutMs => "connect_timeout_ms",
             Field::DataRequest => "data_request",
             Field::DataRequestActiveLow => "data_request_active_low",
             Field::RxInverted => "rx_inverted",
@@ -339,6 +342,8 @@ pub struct Config {
     pub reconnect_min_ms: u32,
     /// Longest reconnect delay, ms.
     pub reconnect_max_ms: u32,
+    /// Longest wait for a WiFi association, a TCP connect or a CONNACK, ms.
+    pub connect_timeout_ms: u32,
     /// Assert the P1 data-request line.
     pub data_request: bool,
     /// The data-request line is active low (an open-collector driver in between).
@@ -403,6 +408,7 @@ impl Default for Config {
             meter_silent_s: 10,
             reconnect_min_ms: 1_000,
             reconnect_max_ms: 60_000,
+            connect_timeout_ms: 10_000,
             data_request: true,
             data_request_active_low: false,
             rx_inverted: false,
@@ -541,6 +547,7 @@ impl Config {
             Field::MeterSilentS => self.meter_silent_s = parse_u32(field, value, 2, 86_400)?,
             Field::ReconnectMinMs => self.reconnect_min_ms = parse_u32(field, value, 100, 600_000)?,
             Field::ReconnectMaxMs => self.reconnect_max_ms = parse_u32(field, value, 100, 3_600_000)?,
+            Field::ConnectTimeoutMs => self.connect_timeout_ms = parse_u32(field, value, 100, 600_000)?,
             Field::DataRequest => self.data_request = parse_bool(field, value)?,
             Field::DataRequestActiveLow => self.data_request_active_low = parse_bool(field, value)?,
             Field::RxInverted => self.rx_inverted = parse_bool(field, value)?,

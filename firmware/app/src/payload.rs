@@ -7,8 +7,7 @@ use heapless::String;
 
 use crate::config::Config;
 use crate::reading::{FieldSpec, FIELDS};
-use crate::seams::PowerSample;
-use crate::text::{json_str, Fixed};
+use crate::text::json_str;
 
 /// Firmware version, reported in diagnostics and the HA device block.
 pub const FW_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -148,23 +147,6 @@ impl Diag {
     }
 }
 
-/// The power document on `<prefix>/<device>/power`.
-pub fn write_power_json(s: &PowerSample, w: &mut impl Write) -> fmt::Result {
-    write!(
-        w,
-        "{{\"acin_v\":{},\"acin_ma\":{},\"vbus_v\":{},\"battery_v\":{},\"charge_ma\":{},\"discharge_ma\":{},\"temp_c\":{},\"acin_present\":{},\"charging\":{}}}",
-        Fixed::new(i64::from(s.acin_mv), 3),
-        s.acin_ma,
-        Fixed::new(i64::from(s.vbus_mv), 3),
-        Fixed::new(i64::from(s.battery_mv), 3),
-        s.charge_ma,
-        s.discharge_ma,
-        Fixed::new(i64::from(s.temp_dc), 1),
-        s.acin_present,
-        s.charging
-    )
-}
-
 /// One Home Assistant sensor entity.
 #[derive(Debug, Clone, Copy)]
 pub struct Entity {
@@ -206,8 +188,8 @@ const fn diag(id: &'static str, name: &'static str, key: &'static str, unit: Opt
     Entity { id, name, leaf: "diag", key, unit, device_class: class, state_class: Some(state), diagnostic: true }
 }
 
-const fn power(id: &'static str, name: &'static str, key: &'static str, unit: &'static str, class: &'static str) -> Entity {
-    Entity { id, name, leaf: "power", key, unit: Some(unit), device_class: Some(class), state_class: Some("measurement"), diagnostic: true }
+const fn power(id: &'static str, name: &'static str, key: &'static str, unit: Option<&'static str>, class: Option<&'static str>, state: &'static str) -> Entity {
+    Entity { id, name, leaf: "power", key, unit, device_class: class, state_class: Some(state), diagnostic: true }
 }
 
 /// Device telemetry entities (all `entity_category: diagnostic`).
@@ -224,12 +206,15 @@ pub const DIAG_ENTITIES: &[Entity] = &[
     diag("last_telegram_age", "Last telegram age", "last_telegram_age_ms", Some("ms"), Some("duration"), "measurement"),
 ];
 
-/// Supply entities, announced once a power sample succeeded.
+/// Supply entities (from the power policy's document, see
+/// [`PowerPolicy::write_json`](crate::power_policy::PowerPolicy::write_json)), announced once a
+/// power sample succeeded.
 pub const POWER_ENTITIES: &[Entity] = &[
-    power("acin_voltage", "P1 supply voltage", "acin_v", "V", "voltage"),
-    power("acin_current", "P1 supply current", "acin_ma", "mA", "current"),
-    power("battery_voltage", "Battery voltage", "battery_v", "V", "voltage"),
-    power("charge_current", "Battery charge current", "charge_ma", "mA", "current"),
+    power("acin_voltage", "P1 supply voltage", "acin_mv", Some("mV"), Some("voltage"), "measurement"),
+    power("acin_current", "P1 supply current", "acin_ma", Some("mA"), Some("current"), "measurement"),
+    power("battery_voltage", "Battery voltage", "battery_mv", Some("mV"), Some("voltage"), "measurement"),
+    power("battery", "Battery", "battery_pct", Some("%"), Some("battery"), "measurement"),
+    power("supply_trips", "P1 supply trips", "trips", None, None, "total_increasing"),
 ];
 
 /// Writes the discovery document for `e`.

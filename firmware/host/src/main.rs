@@ -13,9 +13,10 @@ use firmware_app::config::{Field, SetError};
 use firmware_app::console::Line;
 use firmware_app::seams::{Clock, Console};
 use firmware_app::{Board, Config, Memory};
+use firmware_host::ble_sink::BleSink;
 use firmware_host::config_file::{self, FieldLines};
 use firmware_host::seams::{
-    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, VirtualLink,
+    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, UdpRadio, VirtualLink,
 };
 use firmware_host::HOST_RING;
 use tokio::io::AsyncBufReadExt;
@@ -76,6 +77,14 @@ struct Args {
     /// Which radios carry readings: wifi, ble or both (key `transport`).
     #[arg(long)]
     transport: Option<String>,
+    /// Where the virtual BLE radio sends advertisements: udp://HOST:PORT, one datagram each
+    /// (6-byte address, most significant byte first, then the AD structures). Needed with
+    /// `--transport ble|both`.
+    #[arg(long, value_name = "udp://HOST:PORT")]
+    ble_sink: Option<String>,
+    /// Encrypt BTHome advertisements with this 16-byte bind key, 32 hex digits (key `bind_key`).
+    #[arg(long, value_name = "HEX")]
+    bind_key: Option<String>,
     /// Any other setting, by its configuration key (repeatable), e.g. `--set keepalive_s=10`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -128,6 +137,9 @@ fn build_config(args: &Args) -> Result<Config> {
     if let Some(v) = &args.transport {
         apply(&mut cfg, Field::Transport, v)?;
     }
+    if let Some(v) = &args.bind_key {
+        apply(&mut cfg, Field::BindKey, v)?;
+    }
     for kv in &args.set {
         let Some((k, v)) = kv.split_once('=') else { bail!("--set {kv:?}: expected KEY=VALUE") };
         match cfg.set(k.trim(), v.trim()) {
@@ -143,8 +155,8 @@ fn build_config(args: &Args) -> Result<Config> {
     if cfg.broker.as_ref().is_some_and(|b| b.tls) {
         bail!("broker: TLS (mqtts://) is not supported by this build yet");
     }
-    if cfg.transport.uses_ble() {
-        bail!("transport: BLE is not available in this build yet (use wifi)");
+    if cfg.transport.uses_ble() && args.ble_sink.is_none() {
+        bail!("--transport {}: the virtual radio needs --ble-sink udp://HOST:PORT", if cfg.transport.uses_wifi() { "both" } else { "ble" });
     }
     Ok(cfg)
 }
@@ -155,6 +167,10 @@ fn main() -> Result<()> {
         bail!("--time-scale: expected a number in (0, 100000], got {}", args.time_scale);
     }
     let cfg = build_config(&args)?;
+    let radio = match &args.ble_sink {
+        Some(url) => Some(UdpRadio::new(BleSink::open(url).with_context(|| format!("--ble-sink {url}"))?)),
+        None => None,
+    };
     let p1_path = args.p1.to_str().context("--p1: path is not UTF-8")?.to_owned();
     let scale = args.time_scale;
 
@@ -167,7 +183,7 @@ fn main() -> Result<()> {
             rt.block_on(async {
                 let port =
                     P1Port::open(&p1_path).with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
-                firmware(cfg, port, scale).await
+                firmware(cfg, port, radio, scale).await
             })
         })
         .context("spawn firmware thread")?;
@@ -177,7 +193,7 @@ fn main() -> Result<()> {
     }
 }
 
-async fn firmware(cfg: Config, port: P1Port, scale: f64) -> Result<()> {
+async fn firmware(cfg: Config, port: P1Port, radio: Option<UdpRadio>, scale: f64) -> Result<()> {
     let clock = ScaledClock::new(scale);
     let (wifi_tx, wifi_rx) = watch::channel(true);
     let (supply_tx, supply_rx) = watch::channel(true);
@@ -192,10 +208,16 @@ async fn firmware(cfg: Config, port: P1Port, scale: f64) -> Result<()> {
         console: StdoutConsole,
         system: HostSystem,
     };
-    let app = firmware_app::run(&cfg, board, &mut memory);
-    tokio::select! {
-        never = app => match never {},
-        r = control(clock, wifi_tx, supply_tx) => r,
+    let control = control(clock, wifi_tx, supply_tx);
+    match radio {
+        Some(radio) => tokio::select! {
+            never = firmware_app::app::run_with_radio(&cfg, board, radio, &mut memory) => match never {},
+            r = control => r,
+        },
+        None => tokio::select! {
+            never = firmware_app::run(&cfg, board, &mut memory) => match never {},
+            r = control => r,
+        },
     }
 }
 

@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use firmware_app::seams::{
-    Clock, Connector, Console, Link, LoadState, NetError, PowerError, PowerMonitor, PowerSample, SystemInfo,
+    Clock, Connector, Console, Link, LoadState, NetError, PowerError, PowerMonitor, PowerSample, Radio, RadioError,
+    SystemInfo,
 };
+
+use crate::ble_sink::BleSink;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -312,5 +315,24 @@ impl SystemInfo for HostSystem {
     }
     fn reset_reason(&self) -> &'static str {
         "power_on"
+    }
+}
+
+/// The virtual BLE radio: one UDP datagram per advertisement (see [`crate::ble_sink`]).
+#[derive(Debug)]
+pub struct UdpRadio {
+    sink: BleSink,
+}
+
+impl UdpRadio {
+    /// A radio sending to `sink`.
+    pub fn new(sink: BleSink) -> Self {
+        UdpRadio { sink }
+    }
+}
+
+impl Radio for UdpRadio {
+    async fn advertise(&mut self, addr: [u8; 6], adv_data: &[u8]) -> Result<(), RadioError> {
+        self.sink.send(addr, adv_data).map_err(|_| RadioError)
     }
 }

@@ -5,6 +5,7 @@ use firmware_app::config::Config;
 use firmware_app::p1::{convert, P1Event, P1Reader};
 use firmware_app::payload::{self, Diag, Entity, DIAG_ENTITIES, POWER_ENTITIES};
 use firmware_app::reading::{Reading, FIELDS};
+use firmware_app::power_policy::{BootCause, PowerConfig, PowerPolicy, SupplyEvents};
 use firmware_app::seams::PowerSample;
 use firmware_app::text::Cursor;
 use serde_json::Value;
@@ -39,6 +40,13 @@ fn json_of(f: impl FnOnce(&mut Cursor<'_>) -> std::fmt::Result) -> Value {
     f(&mut c).unwrap();
     let text = std::str::from_utf8(c.as_bytes()).unwrap().to_owned();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The power document as the firmware publishes it (the power policy renders it).
+fn power_doc(s: &PowerSample) -> Value {
+    let mut p = PowerPolicy::new(PowerConfig::default(), BootCause::PowerOn, None);
+    p.on_sample(1000, s, SupplyEvents::default());
+    json_of(|w| p.write_json(w))
 }
 
 fn cfg() -> Config {
@@ -153,7 +161,8 @@ fn check_ha_sensor(doc: &Value, diagnostic: bool) {
     let allowed: &[&str] = match class {
         Some("power") => &["W"],
         Some("energy") => &["kWh"],
-        Some("voltage") => &["V"],
+        Some("voltage") => &["V", "mV"],
+        Some("battery") => &["%"],
         Some("current") => &["A", "mA"],
         Some("gas") => &["m³"],
         Some("signal_strength") => &["dBm"],
@@ -185,8 +194,7 @@ fn discovery_documents_for_the_am550() {
     let mask = r.present_mask();
     let state = json_of(|w| r.write_json(w));
     let diag = json_of(|w| Diag { reset_reason: "power_on", rssi_dbm: Some(-60), free_heap: Some(1000), last_telegram_age_ms: Some(10), ..Diag::default() }.write_json(w));
-    let sample = PowerSample { acin_mv: 5012, acin_ma: 95, battery_mv: 4150, ..PowerSample::default() };
-    let power = json_of(|w| payload::write_power_json(&sample, w));
+    let power = power_doc(&PowerSample { acin_mv: 5012, acin_ma: 95, battery_mv: 4150, acin_present: true, ..PowerSample::default() });
     let n = payload::discovery_count(mask, true);
     assert_eq!(n, mask.count_ones() as usize + DIAG_ENTITIES.len() + POWER_ENTITIES.len());
     let mut ids = BTreeSet::new();
@@ -237,7 +245,7 @@ fn topics_diag_and_power_documents() {
     for key in ["uptime_s", "rssi_dbm", "free_heap", "telegrams_ok", "crc_errors", "framing_errors", "dropped_bytes", "queue_depth", "ring_dropped", "last_telegram_age_ms", "reset_reason", "fw_version"] {
         assert!(d.get(key).is_some(), "diag lacks {key}");
     }
-    let p = json_of(|w| payload::write_power_json(&PowerSample { acin_mv: 4987, acin_ma: 120, battery_mv: 4102, charge_ma: 45, temp_dc: 412, acin_present: true, charging: true, ..PowerSample::default() }, w));
+    let p = power_doc(&PowerSample { acin_mv: 4987, acin_ma: 120, battery_mv: 4102, charge_ma: 45, temp_dc: 412, acin_present: true, charging: true, ..PowerSample::default() });
     insta::assert_json_snapshot!("diag_and_power", serde_json::json!({ "topics": topics, "diag": d, "power": p }));
 }
 

@@ -198,3 +198,46 @@ fn mosquitto_every_reading_once_in_order_through_a_60s_outage() {
     let m = Mosquitto::start().expect("mosquitto is not installed (apt-get install mosquitto)");
     every_reading_once_in_order(m.port, "it-mosquitto");
 }
+
+/// `--transport both`: every telegram's power also goes out as an encrypted BTHome advertisement
+/// on the virtual radio (UDP), decodable with the bind key, while MQTT carries the readings.
+#[test]
+fn ble_advertises_every_telegrams_power_encrypted() {
+    use firmware_app::bthome::{decode, BindKey};
+    let broker_port = start_rumqttd();
+    let id = "it-ble";
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let sink = format!("udp://{}", udp.local_addr().unwrap());
+    let key_hex = "00112233445566778899aabbccddeeff";
+    let sub = Subscriber::start(broker_port, &format!("p1/{id}/state"));
+    let mut port = MeterPort::open();
+    let mut dev = device(&port, broker_port, id, &["--transport", "both", "--ble-sink", &sink, "--bind-key", key_hex]);
+    dev.wait_line(&["ev=mqtt", "state=connected"], Duration::from_secs(10));
+    let key = BindKey::from_hex(key_hex).unwrap();
+    let mut meter = Meter::am550(5);
+    let mut powers = Vec::new();
+    for _ in 0..5 {
+        let (bytes, e) = meter.next();
+        port.write(&bytes);
+        powers.push(e.power_import_w as u32);
+        // One advertisement interval of meter time between telegrams.
+        thread::sleep(TICK * 2);
+    }
+    let mut advertised = Vec::new();
+    let mut buf = [0u8; 64];
+    while let Ok(n) = udp.recv(&mut buf) {
+        let (addr, ad) = buf[..n].split_at(6);
+        let d = decode(addr.try_into().unwrap(), ad, Some(&key)).expect("decodes with the bind key");
+        assert!(decode(addr.try_into().unwrap(), ad, Some(&BindKey([7; 16]))).is_err(), "a wrong key is rejected");
+        if let Some(p) = d.values.power_import_w {
+            advertised.push(p);
+        }
+        if powers.iter().all(|p| advertised.contains(p)) {
+            break;
+        }
+    }
+    assert!(powers.iter().all(|p| advertised.contains(p)), "every telegram's power advertised: sent {powers:?}, advertised {advertised:?}");
+    let mut msgs = Vec::new();
+    sub.collect_until(Duration::from_secs(10), |m| states(m).len() >= powers.len(), &mut msgs);
+}
