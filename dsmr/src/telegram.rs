@@ -258,18 +258,117 @@ pub struct Lines<'a> {
     line_no: u16,
 }
 
-/// End of the content of the physical line starting at `from` (CR stripped) and the start of the next.
-fn physical_line(bytes: &[u8], from: usize) -> (usize, usize) {
-    let rest = bytes.get(from..).unwrap_or(&[]);
-    let (len, next) = match crate::scan::find(rest, b'\n') {
-        Some(n) => (n, from + n + 1),
-        None => (rest.len(), bytes.len()),
+/// Parses one line starting at `start` in `bytes` (a line that is not blank). Returns the line
+/// (or `None` if malformed), the index just past the line's end (and its continuation lines), and
+/// how many line ends were consumed. One pass: OBIS digits, then each group scanned eight bytes
+/// at a time for its `)` (and `*`, `(` or a line end, which make it malformed).
+fn parse_line(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<'_>>, usize, usize, u16) {
+    let line = bytes.get(start..).unwrap_or(&[]);
+    let malformed = |line: &[u8]| {
+        let end = crate::scan::find(line, b'\n').unwrap_or(line.len());
+        let text = line.get(..end).unwrap_or(&[]);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        (None, start + text.len(), start + (end + 1).min(line.len()), 1)
     };
-    let mut end = from + len;
-    if end > from && bytes.get(end - 1) == Some(&b'\r') {
-        end -= 1;
+    let mut i = 0usize;
+    let Some(obis) = obis_prefix(line, &mut i) else { return malformed(line) };
+    let obis_text = line.get(..i).unwrap_or(&[]);
+    let groups_start = i;
+    let mut count = 0u16;
+    let mut first = Value { text: &[], unit: None };
+    let mut newlines = 0u16;
+    let mut groups_end;
+    loop {
+        // At a '(' here.
+        if line.get(i) != Some(&b'(') {
+            return malformed(line);
+        }
+        let inner_start = i + 1;
+        let inner = line.get(inner_start..).unwrap_or(&[]);
+        let mut star = None;
+        let mut j = 0usize;
+        let close = loop {
+            let Some(k) = crate::scan::find_any(inner.get(j..).unwrap_or(&[]), [b')', b'*', b'(', b'\n']) else {
+                return malformed(line);
+            };
+            match inner.get(j + k) {
+                Some(b')') => break j + k,
+                Some(b'*') if star.is_none() => {
+                    star = Some(j + k);
+                    j += k + 1;
+                }
+                Some(b'*') => j += k + 1,
+                _ => return malformed(line),
+            }
+        };
+        if count == 0 {
+            let body = inner.get(..close).unwrap_or(&[]);
+            first = match star {
+                Some(st) => Value { text: body.get(..st).unwrap_or(&[]), unit: body.get(st + 1..) },
+                None => Value { text: body, unit: None },
+            };
+        }
+        count = count.saturating_add(1);
+        i = inner_start + close + 1;
+        groups_end = i;
+        // Next group, a continuation line `(value)` after the line end, or the end of the line.
+        while line.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        if line.get(i) == Some(&b'(') {
+            continue;
+        }
+        let mut k = i;
+        if line.get(k) == Some(&b'\r') {
+            k += 1;
+        }
+        match line.get(k) {
+            None => break,
+            Some(b'\n') => {
+                if line.get(k + 1) == Some(&b'(') {
+                    newlines = newlines.saturating_add(1);
+                    i = k + 1;
+                    continue;
+                }
+                let line = Line {
+                    obis,
+                    obis_text,
+                    groups_text: line.get(groups_start..groups_end).unwrap_or(&[]),
+                    line: line_no,
+                    count,
+                    first,
+                };
+                return (Some(line), start + groups_end, start + k + 1, newlines + 1);
+            }
+            Some(_) => return malformed(line),
+        }
     }
-    (end, next)
+    let l = Line { obis, obis_text, groups_text: line.get(groups_start..groups_end).unwrap_or(&[]), line: line_no, count, first };
+    (Some(l), start + groups_end, start + line.len(), newlines)
+}
+
+/// Parses the OBIS reference at the start of `s` up to its `(`; `i` ends at the `(`.
+fn obis_prefix(s: &[u8], i: &mut usize) -> Option<Obis> {
+    let a = field(s, i)?;
+    expect(s, i, b'-')?;
+    let b = field(s, i)?;
+    expect(s, i, b':')?;
+    let c = field(s, i)?;
+    expect(s, i, b'.')?;
+    let d = field(s, i)?;
+    expect(s, i, b'.')?;
+    let e = field(s, i)?;
+    if s.get(*i) == Some(&b'*') {
+        *i += 1;
+        let f = *i;
+        while s.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        if *i == f {
+            return None;
+        }
+    }
+    if s.get(*i) == Some(&b'(') { Some(Obis { a, b, c, d, e }) } else { None }
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -278,29 +377,29 @@ impl<'a> Iterator for Lines<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let bytes = self.rest;
         let mut start = 0;
-        loop {
-            if start >= bytes.len() {
-                self.rest = &[];
-                return None;
+        // Skip blank lines.
+        while let Some(&b) = bytes.get(start) {
+            match b {
+                b'\n' => {
+                    start += 1;
+                    self.line_no = self.line_no.saturating_add(1);
+                }
+                b'\r' if bytes.get(start + 1) == Some(&b'\n') => start += 1,
+                _ => break,
             }
-            let (mut end, mut next) = physical_line(bytes, start);
-            let line_no = self.line_no;
-            self.line_no = self.line_no.saturating_add(1);
-            if end == start {
-                start = next;
-                continue;
-            }
-            // Continuation lines: `(value)` lines belong to the line before them.
-            while bytes.get(next) == Some(&b'(') {
-                let (e2, n2) = physical_line(bytes, next);
-                end = e2;
-                next = n2;
-                self.line_no = self.line_no.saturating_add(1);
-            }
-            self.rest = bytes.get(next..).unwrap_or(&[]);
-            let text = bytes.get(start..end).unwrap_or(&[]);
-            return Some(Line::parse(text, line_no).ok_or(LineError { line: line_no, text }));
         }
+        if start >= bytes.len() {
+            self.rest = &[];
+            return None;
+        }
+        let line_no = self.line_no;
+        let (line, text_end, next, newlines) = parse_line(bytes, start, line_no);
+        self.line_no = self.line_no.saturating_add(newlines);
+        self.rest = bytes.get(next..).unwrap_or(&[]);
+        Some(match line {
+            Some(l) => Ok(l),
+            None => Err(LineError { line: line_no, text: bytes.get(start..text_end).unwrap_or(&[]) }),
+        })
     }
 }
 
@@ -320,43 +419,6 @@ pub struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    fn parse(text: &'a [u8], line: u16) -> Option<Line<'a>> {
-        let open = crate::scan::find(text, b'(')?;
-        let obis_text = text.get(..open)?;
-        let obis = Obis::parse(obis_text)?;
-        let groups_text = text.get(open..)?;
-        // Validate the group structure once, so that `values()` can be infallible: `(...)`
-        // groups without nested parentheses, separated by nothing but line ends or spaces.
-        let mut count = 0u16;
-        let mut first = (0usize, 0usize);
-        let mut pos = 0usize;
-        loop {
-            while matches!(groups_text.get(pos), Some(b'\r' | b'\n' | b' ')) {
-                pos += 1;
-            }
-            match groups_text.get(pos) {
-                None => break,
-                Some(b'(') => {}
-                Some(_) => return None,
-            }
-            let inner = groups_text.get(pos + 1..)?;
-            let close = crate::scan::find(inner, b')')?;
-            if crate::scan::find(inner.get(..close)?, b'(').is_some() {
-                return None;
-            }
-            if count == 0 {
-                first = (pos + 1, pos + 1 + close);
-            }
-            count = count.saturating_add(1);
-            pos += close + 2;
-        }
-        if count == 0 {
-            return None;
-        }
-        let first = Value::split(groups_text.get(first.0..first.1).unwrap_or(&[]));
-        Some(Line { obis, obis_text, groups_text, line, count, first })
-    }
-
     /// The values in parentheses, in order.
     pub fn values(&self) -> Groups<'a> {
         Groups { rest: self.groups_text }
