@@ -46,9 +46,9 @@ async fn right_ca_and_password_connect_and_publish() {
     let (pki, password, broker) = setup();
     let mut observer = observer(&broker, &format!("{PREFIX}/#")).await;
 
-    for name in ["localhost", "127.0.0.1"] {
+    for (port, name) in [(broker.good_port, "localhost"), (broker.good_port, "127.0.0.1"), (broker.chained_port, "localhost")] {
         let mut bufs = Box::new(Bufs::new());
-        let stream = tls(&mut bufs, broker.good_port, &pki.ca_der, name, now_unix()).await.expect("handshake");
+        let stream = tls(&mut bufs, port, &pki.ca_der, name, now_unix()).await.expect("handshake");
         let mut device = Mqtt::new(stream);
         assert_eq!(device.connect(DEVICE, DEVICE_USER, &password).await, Received::ConnAck(0), "{name}");
 
@@ -91,7 +91,9 @@ async fn wrong_password_is_refused_after_a_good_handshake() {
 async fn certificate_failures_are_told_apart() {
     let (pki, _password, broker) = setup();
     let now = now_unix();
-    let cases: [(&str, u16, &[u8], &str, Error); 6] = [
+    let cases: [(&str, u16, &[u8], &str, Error); 8] = [
+        ("intermediate not sent", broker.chain_incomplete_port, &pki.ca_der, "localhost", Error::UnknownIssuer),
+        ("chain to another CA", broker.chained_port, &pki.other_ca_der, "localhost", Error::UnknownIssuer),
         ("device trusts another CA", broker.good_port, &pki.other_ca_der, "localhost", Error::UnknownIssuer),
         ("broker cert from another CA", broker.foreign_port, &pki.ca_der, "localhost", Error::UnknownIssuer),
         ("expired broker cert", broker.expired_port, &pki.ca_der, "localhost", Error::Expired),

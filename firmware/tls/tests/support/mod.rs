@@ -49,6 +49,11 @@ pub struct Pki {
     pub foreign: ServerCert,
     /// Valid, issued by the device's CA, for another host name only.
     pub wrong_host: ServerCert,
+    /// Valid, issued by an intermediate CA (itself issued by the device's CA); the file holds
+    /// the leaf and the intermediate, so the broker sends both.
+    pub chained: ServerCert,
+    /// The same leaf without its intermediate: the device cannot build the chain.
+    pub chain_incomplete: ServerCert,
 }
 
 fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -93,7 +98,20 @@ impl Pki {
         fs::write(&other_ca_pem, ca2.pem()).expect("write other ca");
         let days = time::Duration::days;
         let hosts = ["localhost", "127.0.0.1"];
+
+        let mut ip = CertificateParams::new(Vec::<String>::new()).expect("intermediate params");
+        ip.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ip.distinguished_name.push(DnType::CommonName, "p1 test intermediate CA");
+        ip.not_before = OffsetDateTime::now_utc() - days(30);
+        ip.not_after = OffsetDateTime::now_utc() + days(365);
+        let intermediate = CertifiedIssuer::signed_by(ip, KeyPair::generate().expect("key"), &ca1).expect("intermediate");
+        let chain_incomplete = server(d, "chain-incomplete", &intermediate, &hosts, (days(-1), days(30)));
+        let chained = ServerCert { cert: d.join("chained.crt"), key: chain_incomplete.key.clone() };
+        let leaf = fs::read_to_string(&chain_incomplete.cert).expect("leaf");
+        fs::write(&chained.cert, format!("{leaf}{}", intermediate.pem())).expect("write chain");
         Pki {
+            chained,
+            chain_incomplete,
             good: server(d, "good", &ca1, &hosts, (days(-1), days(30))),
             expired: server(d, "expired", &ca1, &hosts, (days(-90), days(-30))),
             foreign: server(d, "foreign", &ca2, &hosts, (days(-1), days(30))),
@@ -123,6 +141,8 @@ pub struct Mosquitto {
     pub expired_port: u16,
     pub foreign_port: u16,
     pub wrong_host_port: u16,
+    pub chained_port: u16,
+    pub chain_incomplete_port: u16,
     pub plain_port: u16,
 }
 
@@ -159,6 +179,7 @@ impl Mosquitto {
 
         let (good_port, expired_port, foreign_port, wrong_host_port, plain_port) =
             (free_port(), free_port(), free_port(), free_port(), free_port());
+        let (chained_port, chain_incomplete_port) = (free_port(), free_port());
         let log = d.join("mosquitto.log");
         let mut conf = format!(
             "per_listener_settings false\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n\
@@ -177,6 +198,8 @@ impl Mosquitto {
             (expired_port, &pki.expired),
             (foreign_port, &pki.foreign),
             (wrong_host_port, &pki.wrong_host),
+            (chained_port, &pki.chained),
+            (chain_incomplete_port, &pki.chain_incomplete),
         ] {
             conf.push_str(&format!(
                 "\nlistener {port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
@@ -196,9 +219,20 @@ impl Mosquitto {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn mosquitto");
-        let mut m = Mosquitto { child, passwd, log, good_port, expired_port, foreign_port, wrong_host_port, plain_port };
+        let mut m = Mosquitto {
+            child,
+            passwd,
+            log,
+            good_port,
+            expired_port,
+            foreign_port,
+            wrong_host_port,
+            chained_port,
+            chain_incomplete_port,
+            plain_port,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
-        for port in [good_port, expired_port, foreign_port, wrong_host_port, plain_port] {
+        for port in [good_port, expired_port, foreign_port, wrong_host_port, chained_port, chain_incomplete_port, plain_port] {
             while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
                 if let Ok(Some(st)) = m.child.try_wait() {
                     let mut err = String::new();
