@@ -449,13 +449,31 @@ pub struct Groups<'a> {
 impl<'a> Iterator for Groups<'a> {
     type Item = Value<'a>;
     fn next(&mut self) -> Option<Value<'a>> {
-        // The structure was validated by `Line::parse`: skip separators, then `(` .. `)`.
-        let start = crate::scan::find(self.rest, b'(')?;
-        let inner_rest = self.rest.get(start + 1..).unwrap_or(&[]);
-        let close = crate::scan::find(inner_rest, b')').unwrap_or(inner_rest.len());
-        let inner = inner_rest.get(..close).unwrap_or(&[]);
-        self.rest = inner_rest.get(close + 1..).unwrap_or(&[]);
-        Some(Value::split(inner))
+        // The structure was validated when the line was parsed: `(` (after separators), then the
+        // text up to `)` with an optional `*unit`.
+        let start = match self.rest.first() {
+            Some(b'(') => 0,
+            _ => crate::scan::find(self.rest, b'(')?,
+        };
+        let inner = self.rest.get(start + 1..).unwrap_or(&[]);
+        let mut star = None;
+        let mut j = 0;
+        let close = loop {
+            match crate::scan::find_any(inner.get(j..).unwrap_or(&[]), [b')', b'*']) {
+                Some(k) if inner.get(j + k) == Some(&b'*') => {
+                    star.get_or_insert(j + k);
+                    j += k + 1;
+                }
+                Some(k) => break j + k,
+                None => break inner.len(),
+            }
+        };
+        let body = inner.get(..close).unwrap_or(&[]);
+        self.rest = inner.get(close + 1..).unwrap_or(&[]);
+        Some(match star {
+            Some(st) => Value { text: body.get(..st).unwrap_or(&[]), unit: body.get(st + 1..) },
+            None => Value { text: body, unit: None },
+        })
     }
 }
 
@@ -469,15 +487,6 @@ pub struct Value<'a> {
 }
 
 impl<'a> Value<'a> {
-    fn split(inner: &'a [u8]) -> Value<'a> {
-        match crate::scan::find(inner, b'*') {
-            Some(star) => Value {
-                text: inner.get(..star).unwrap_or(&[]),
-                unit: inner.get(star + 1..),
-            },
-            None => Value { text: inner, unit: None },
-        }
-    }
 
     /// The text as a decimal number.
     pub fn fixed(&self) -> Option<Fixed> {

@@ -382,28 +382,29 @@ pub struct Timestamp {
 impl Timestamp {
     /// Parses 12 digits with an optional `S`/`W` (either case).
     pub fn parse(s: &[u8]) -> Option<Timestamp> {
-        let (digits, dst) = match s.len() {
-            12 => (s, None),
-            13 => {
-                let dst = match s.get(12) {
-                    Some(b'S' | b's') => Dst::Summer,
-                    Some(b'W' | b'w') => Dst::Winter,
-                    _ => return None,
-                };
-                (s.get(..12)?, Some(dst))
-            }
+        let dst = match s.len() {
+            12 => None,
+            13 => match s.get(12) {
+                Some(b'S' | b's') => Some(Dst::Summer),
+                Some(b'W' | b'w') => Some(Dst::Winter),
+                _ => return None,
+            },
             _ => return None,
         };
-        let mut f = [0u8; 6];
-        for (i, pair) in digits.chunks_exact(2).enumerate() {
-            let (Some(&h), Some(&l)) = (pair.first(), pair.get(1)) else { return None };
-            if !h.is_ascii_digit() || !l.is_ascii_digit() {
-                return None;
-            }
-            *f.get_mut(i)? = (h - b'0') * 10 + (l - b'0');
-        }
-        let [year, month, day, hour, minute, second] = f;
-        Some(Timestamp { year, month, day, hour, minute, second, dst })
+        let d: &[u8; 12] = s.get(..12)?.try_into().ok()?;
+        let pair = |h: u8, l: u8| -> Option<u8> {
+            let (h, l) = (h.wrapping_sub(b'0'), l.wrapping_sub(b'0'));
+            if h > 9 || l > 9 { None } else { Some(h * 10 + l) }
+        };
+        Some(Timestamp {
+            year: pair(d[0], d[1])?,
+            month: pair(d[2], d[3])?,
+            day: pair(d[4], d[5])?,
+            hour: pair(d[6], d[7])?,
+            minute: pair(d[8], d[9])?,
+            second: pair(d[10], d[11])?,
+            dst,
+        })
     }
 
     /// True when the fields form a real date and time (2000..2099).
