@@ -151,7 +151,7 @@ pub const ADMIN_PASSWORD: &str = "observer-secret-0b1f";
 impl Mosquitto {
     pub fn start(pki: &Pki, device_password: &str) -> Mosquitto {
         assert!(
-            Command::new("mosquitto").arg("-h").output().is_ok(),
+            Command::new(mosquitto_bin()).arg("-h").output().is_ok(),
             "mosquitto is not installed: run ci/setup.d/41-mosquitto-tls.sh (apt-get install mosquitto)"
         );
         let d = pki.dir.path();
@@ -190,7 +190,7 @@ impl Mosquitto {
         );
         // Running as root, mosquitto would otherwise switch to the `mosquitto` user, which cannot
         // read the test's private temporary directory.
-        if unsafe_is_root() {
+        if is_root() {
             conf.push_str("user root\n");
         }
         for (port, cert) in [
@@ -211,7 +211,7 @@ impl Mosquitto {
         conf.push_str(&format!("\nlistener {plain_port} 127.0.0.1\n"));
         let conf_path = d.join("mosquitto.conf");
         fs::write(&conf_path, conf).expect("conf");
-        let child = Command::new("mosquitto")
+        let child = Command::new(mosquitto_bin())
             .arg("-c")
             .arg(&conf_path)
             .stdin(Stdio::null())
@@ -265,7 +265,12 @@ impl Mosquitto {
     }
 }
 
-fn unsafe_is_root() -> bool {
+/// mosquitto lives in /usr/sbin on Debian, which a non-login PATH may lack.
+fn mosquitto_bin() -> &'static str {
+    if Path::new("/usr/sbin/mosquitto").exists() { "/usr/sbin/mosquitto" } else { "mosquitto" }
+}
+
+fn is_root() -> bool {
     // `id -u` rather than libc, to keep the test free of unsafe code.
     Command::new("id")
         .arg("-u")
