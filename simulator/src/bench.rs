@@ -23,8 +23,10 @@ pub struct RenderFigure {
     pub profile: String,
     /// Bytes per telegram (last one).
     pub bytes: usize,
-    /// Telegrams per second.
+    /// Telegrams per second of wall time.
     pub per_s: f64,
+    /// Telegrams per second of this thread's CPU time (robust when other processes load the machine).
+    pub per_cpu_s: Option<f64>,
     /// MB/s of telegram bytes.
     pub mb_per_s: f64,
 }
@@ -38,6 +40,7 @@ pub fn render(profiles: &[Profile], secs: f64) -> Vec<RenderFigure> {
         for _ in 0..1000 {
             m.next_into(&mut buf);
         }
+        let cpu0 = thread_cpu_seconds();
         let t0 = Instant::now();
         let mut n = 0u64;
         let mut bytes = 0u64;
@@ -49,9 +52,22 @@ pub fn render(profiles: &[Profile], secs: f64) -> Vec<RenderFigure> {
             n += 1000;
         }
         let dt = t0.elapsed().as_secs_f64();
-        out.push(RenderFigure { profile: p.name.clone(), bytes: buf.len(), per_s: n as f64 / dt, mb_per_s: bytes as f64 / dt / 1e6 });
+        let cpu = thread_cpu_seconds().zip(cpu0).map(|(b, a)| b - a).filter(|c| *c > 0.0);
+        out.push(RenderFigure {
+            profile: p.name.clone(),
+            bytes: buf.len(),
+            per_s: n as f64 / dt,
+            per_cpu_s: cpu.map(|c| n as f64 / c),
+            mb_per_s: bytes as f64 / dt / 1e6,
+        });
     }
     out
+}
+
+/// CPU time of the calling thread in seconds (`/proc/thread-self/schedstat`, nanoseconds on CPU).
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().next()?.parse::<f64>().ok()? / 1e9)
 }
 
 /// CPU time (user + system) of this process in seconds, from /proc/self/stat.
@@ -83,7 +99,7 @@ pub struct FleetFigure {
 }
 
 /// Runs `meters` AM550 meters at 1 Hz for `secs`, each on its own loopback TCP server with one
-/// reader, bytes paced at 115200 baud.
+/// reader, bytes paced at 115200 baud, meter clocks spread evenly over the second.
 pub async fn fleet(profile: &Profile, meters: usize, secs: u64) -> std::io::Result<FleetFigure> {
     let mut servers = Vec::with_capacity(meters);
     for _ in 0..meters {
@@ -118,13 +134,14 @@ pub async fn fleet(profile: &Profile, meters: usize, secs: u64) -> std::io::Resu
         let p = profile.clone();
         tasks.push(tokio::spawn(async move {
             let mut m = Meter::new(p, i as u64, start);
-            let opts = RunOptions { speed: Speed::Factor(1.0), count: Some(secs), pace_tick: Duration::from_millis(8), ..RunOptions::default() };
-            let mut lat = Vec::new();
-            let r = run::run(&mut m, &mut s, &opts, &DataRequest::new(true), |_, _| {}).await;
-            if let Ok(sum) = &r {
-                lat.push(sum.clone());
-            }
-            r
+            let opts = RunOptions {
+                speed: Speed::Factor(1.0),
+                count: Some(secs),
+                pace_tick: Duration::from_millis(8),
+                phase: Duration::from_secs_f64(i as f64 / meters as f64),
+                ..RunOptions::default()
+            };
+            run::run(&mut m, &mut s, &opts, &DataRequest::new(true), |_, _| {}).await
         }));
     }
     let mut telegrams = 0;
@@ -132,19 +149,12 @@ pub async fn fleet(profile: &Profile, meters: usize, secs: u64) -> std::io::Resu
     for t in tasks {
         if let Ok(Ok(sum)) = t.await {
             telegrams += sum.telegrams;
-            samples.push(sum.lateness);
+            samples.extend(sum.lateness_samples_us);
         }
     }
     let wall = wall0.elapsed().as_secs_f64();
     let cpu = cpu_seconds().unwrap_or(0.0) - cpu0;
-    // Aggregate: p99 over meters' p99s is an upper bound on the fleet p99; report the max of p99s
-    // and the max overall.
-    let lateness = Lateness {
-        count: samples.iter().map(|l| l.count).sum(),
-        p50_us: median(samples.iter().map(|l| l.p50_us).collect()),
-        p99_us: percentile(samples.iter().map(|l| l.p99_us).collect(), 0.99),
-        max_us: samples.iter().map(|l| l.max_us).max().unwrap_or(0),
-    };
+    let lateness = Lateness::from_samples(samples);
     Ok(FleetFigure {
         meters,
         seconds: wall,
@@ -154,18 +164,6 @@ pub async fn fleet(profile: &Profile, meters: usize, secs: u64) -> std::io::Resu
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         lateness,
     })
-}
-
-fn median(v: Vec<u64>) -> u64 {
-    percentile(v, 0.5)
-}
-
-fn percentile(mut v: Vec<u64>, q: f64) -> u64 {
-    if v.is_empty() {
-        return 0;
-    }
-    v.sort_unstable();
-    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 /// One meter in real time (bytes paced; precise waits if asked) into a null sink for `count`

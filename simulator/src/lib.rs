@@ -1,5 +1,4 @@
-//! `p1-sim` as a library: a P1 smart meter that real parsers and real gateways cannot tell from the
-//! real thing. See the crate README for the CLI.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 pub mod clock;

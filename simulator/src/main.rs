@@ -35,6 +35,8 @@ enum Cmd {
     Run(RunArgs),
     /// List the built-in meter profiles.
     Profiles(ProfilesArgs),
+    /// The P1 supply / AXP192 / LiPo power model.
+    Power(simulator::power::cli::PowerArgs),
     /// Print performance figures: render rate, a 1000-meter TCP fleet, real-time jitter.
     Bench(BenchArgs),
 }
@@ -146,6 +148,15 @@ struct BenchArgs {
     jitter_speed: f64,
 }
 
+impl RunArgs {
+    fn speed_factor(&self) -> f64 {
+        match self.speed {
+            Speed::Factor(k) => k,
+            Speed::Max => 1.0,
+        }
+    }
+}
+
 fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
     let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 90s, 15m, 2h, 7d"))?;
@@ -163,6 +174,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Profiles(a) => profiles(a).map(|_| ExitCode::SUCCESS),
+        Cmd::Power(a) => simulator::power::cli::run(a),
         Cmd::Run(a) => runtime().and_then(|rt| rt.block_on(run_cmd(a))).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(a) => runtime().and_then(|rt| rt.block_on(bench(a))).map(|_| ExitCode::SUCCESS),
     };
@@ -276,6 +288,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         continuous_stream: a.continuous_stream || profile.continuous_stream,
         progress: (a.progress > 0).then(|| Duration::from_secs(a.progress)),
         stop: Some(stop),
+        phase: Duration::ZERO,
     };
     let dr = DataRequest::new(a.dr == "on");
     let mut record = match &a.record {
@@ -356,11 +369,12 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         for (i, mut sink) in sinks.into_iter().enumerate() {
             let seed = a.seed + i as u64;
             let mut meter = Meter::new(profile.clone(), seed, start).with_faults(plan.clone(), seed);
-            let opts = RunOptions { progress: None, ..opts.clone() };
+            let phase = Duration::from_secs_f64(f64::from(profile.interval_s) / a.speed_factor() * i as f64 / a.meters as f64);
+            let opts = RunOptions { progress: None, phase, ..opts.clone() };
             let dr = dr.clone();
             tasks.push(tokio::spawn(async move { run::run(&mut meter, &mut sink, &opts, &dr, |_, _| {}).await }));
         }
-        let mut late = Vec::new();
+        let mut samples = Vec::new();
         for t in tasks {
             let s = t.await.context("meter task")??;
             total.slots += s.slots;
@@ -372,14 +386,9 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
             total.wall_s = total.wall_s.max(s.wall_s);
             total.meter_start = total.meter_start.or(s.meter_start);
             total.meter_end = total.meter_end.max(s.meter_end);
-            late.push(s.lateness);
+            samples.extend(s.lateness_samples_us);
         }
-        total.lateness = run::Lateness {
-            count: late.iter().map(|l| l.count).sum(),
-            p50_us: late.iter().map(|l| l.p50_us).max().unwrap_or(0),
-            p99_us: late.iter().map(|l| l.p99_us).max().unwrap_or(0),
-            max_us: late.iter().map(|l| l.max_us).max().unwrap_or(0),
-        };
+        total.lateness = run::Lateness::from_samples(samples);
     }
     if let Some(mut r) = record {
         r.flush()?;
@@ -400,16 +409,30 @@ struct RecordLine<'a> {
     sent: &'a simulator::Sent,
 }
 
+fn print_load() {
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        println!("  (load average while measuring: {})", l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    }
+}
+
 async fn bench(a: BenchArgs) -> Result<()> {
     let all = a.what == "all";
     let am550 = Profile::load(DEFAULT_PROFILE)?;
     if all || a.what == "render" {
         let profiles = Profile::builtins()?;
         let figures = tokio::task::spawn_blocking(move || simulator::bench::render(&profiles, a.render_seconds)).await?;
-        println!("render (model step + dsmr writer + CRC, one core):");
+        println!("render (model step + dsmr writer + CRC, one thread):");
         for f in figures {
-            println!("  {:<20} {:>5} B  {:>10.0} telegrams/s  {:>7.1} MB/s", f.profile, f.bytes, f.per_s, f.mb_per_s);
+            println!(
+                "  {:<20} {:>5} B  {:>9.0} telegrams/s wall  {:>9.0} telegrams/s per CPU-second  {:>6.1} MB/s",
+                f.profile,
+                f.bytes,
+                f.per_s,
+                f.per_cpu_s.unwrap_or(f64::NAN),
+                f.mb_per_s
+            );
         }
+        print_load();
     }
     if all || a.what == "jitter" {
         for precise in [false, true] {
@@ -419,6 +442,9 @@ async fn bench(a: BenchArgs) -> Result<()> {
                 a.jitter_speed, l.count, l.p50_us, l.p99_us, l.max_us
             );
         }
+    }
+    if all || a.what == "jitter" {
+        print_load();
     }
     if all || a.what == "fleet" {
         let f = simulator::bench::fleet(&am550, a.meters, a.seconds).await?;
@@ -434,6 +460,7 @@ async fn bench(a: BenchArgs) -> Result<()> {
             f.lateness.p99_us,
             f.lateness.max_us
         );
+        print_load();
     }
     Ok(())
 }

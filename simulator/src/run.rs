@@ -101,6 +101,9 @@ pub struct RunOptions {
     pub progress: Option<Duration>,
     /// Set to stop the run after the telegram in progress.
     pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Wall-clock offset of this meter's schedule (fleets spread meters over the interval, as real
+    /// meters' clocks are not synchronised to the millisecond).
+    pub phase: Duration,
 }
 
 impl Default for RunOptions {
@@ -115,6 +118,7 @@ impl Default for RunOptions {
             continuous_stream: false,
             progress: None,
             stop: None,
+            phase: Duration::ZERO,
         }
     }
 }
@@ -167,6 +171,9 @@ pub struct RunSummary {
     pub meter_end: Option<DateTime<Utc>>,
     /// Wall time taken, seconds.
     pub wall_s: f64,
+    /// Raw start-lateness samples in microseconds (for aggregating fleets).
+    #[serde(skip)]
+    pub lateness_samples_us: Vec<u64>,
 }
 
 impl std::fmt::Display for RunSummary {
@@ -221,17 +228,27 @@ impl TelegramSource for Meter {
     }
 }
 
-/// Sleeps until `at`; with `precise`, sleeps to 2 ms before and yields until `at`.
+/// Sleeps until `at`. With `precise` on a multi-threaded runtime, the last stretch is an OS
+/// high-resolution sleep plus a short spin on this worker thread (tokio's timer has 1 ms
+/// granularity); elsewhere it falls back to tokio's timer.
 async fn wait_until(at: Instant, precise: bool) {
-    if precise {
-        let early = at.checked_sub(Duration::from_millis(2)).unwrap_or(at);
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if precise && multi {
+        let early = at.checked_sub(Duration::from_millis(3)).unwrap_or(at);
         if early > Instant::now() {
             tokio::time::sleep_until(early.into()).await;
         }
-        while Instant::now() < at {
-            tokio::task::yield_now().await;
-            std::hint::spin_loop();
-        }
+        tokio::task::block_in_place(|| {
+            let spin = Duration::from_micros(150);
+            let now = Instant::now();
+            if at > now + spin {
+                std::thread::sleep(at - now - spin);
+            }
+            while Instant::now() < at {
+                std::hint::spin_loop();
+            }
+        });
     } else if at > Instant::now() {
         tokio::time::sleep_until(at.into()).await;
     }
@@ -305,7 +322,7 @@ where
                     // system clock when the meter clock is "now"; otherwise start immediately.
                     let ahead = (tg.due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
                     let ahead = if ahead < Duration::from_secs(5) { ahead } else { Duration::ZERO };
-                    (tg.due, Instant::now() + ahead)
+                    (tg.due, Instant::now() + ahead + opts.phase)
                 });
                 let offset = (tg.due - m0).to_std().unwrap_or(Duration::ZERO).as_secs_f64() / k;
                 (Some(k), Some(w0 + Duration::from_secs_f64(offset)))
@@ -368,7 +385,8 @@ where
     }
     sink.flush().await?;
     summary.faults = source.faults();
-    summary.lateness = Lateness::from_samples(late);
+    summary.lateness = Lateness::from_samples(late.clone());
+    summary.lateness_samples_us = late;
     summary.wall_s = wall0.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -3,3 +3,4 @@ mod profiles;
 mod interop;
 mod faults;
 mod pty;
+mod cli;
