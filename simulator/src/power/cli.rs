@@ -266,7 +266,7 @@ fn print_text(s: &Summary) {
         s.charge_ma,
         s.duration_h
     );
-    let end = if s.shutdown { "stick shut down (APS < 3.0 V)" } else { "no shutdown" };
+    let end = if s.shutdown { "then the stick shut down: APS < 3.0 V" } else { "no shutdown" };
     println!("  runtime        {:.2} h ({end})", s.runtime_h);
     println!("  battery SoC    {:.1} % -> {:.1} % (min {:.1} %)", s.soc_start, s.soc_end, s.soc_min);
     println!("  ACIN (P1)      avg {:.1} mA, peak {:.1} mA", s.acin_ma_avg, s.acin_ma_peak);

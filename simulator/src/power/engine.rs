@@ -470,12 +470,10 @@ impl PowerSim {
                 // ACIN just dropped out: this segment runs on battery until re-detection.
                 seg = seg.min(self.acin_dropped_until - self.t);
             }
-            let mut trip_now = false;
-            if s.ext {
-                if let Some(x) = self.supply.time_to_trip(s.e.acin_ma, seg) {
-                    seg = x;
-                    trip_now = true;
-                }
+            let trip_at = if s.ext { self.supply.time_to_trip(s.e.acin_ma, seg) } else { None };
+            let trip_now = trip_at.is_some();
+            if let Some(x) = trip_at {
+                seg = x;
             }
             self.commit(&s, load_ma, seg.max(0.0));
             if trip_now {

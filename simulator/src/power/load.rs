@@ -61,10 +61,10 @@ pub fn wifi_tx_peak_ma(dbm: i8) -> f64 {
     const PTS: [(f64, f64); 5] = [(0.0, 130.0), (8.0, 170.0), (13.0, 210.0), (17.0, 280.0), (20.0, 368.0)];
     let x = f64::from(dbm).clamp(0.0, 20.0);
     for w in PTS.windows(2) {
-        if let [(x0, y0), (x1, y1)] = *w {
-            if x <= x1 {
-                return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
-            }
+        if let [(x0, y0), (x1, y1)] = *w
+            && x <= x1
+        {
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0);
         }
     }
     368.0

@@ -26,12 +26,16 @@ pub fn write_svg(path: &Path, title: &str, trace: &[TracePoint], limits: &[(&str
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     soc.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
 
-    let i_max = trace
+    let data_max = trace
         .iter()
         .map(|p| p.acin_ma_peak.max(p.battery_ma_avg))
         .chain(limits.iter().map(|l| l.1))
         .fold(50.0_f64, f64::max)
         * 1.1;
+    // Keep the port's limits readable: a cold boot's 780 mA charge inrush would squash the axis.
+    // Points above it are drawn at the top edge.
+    let cap = limits.iter().map(|l| l.1).fold(0.0_f64, f64::max) * 1.6;
+    let i_max = if cap > 0.0 { data_max.min(cap) } else { data_max };
     let i_min = trace.iter().map(|p| p.battery_ma_avg).fold(0.0_f64, f64::min) * 1.1;
     let mut cur = ChartBuilder::on(&bottom)
         .margin(10)
@@ -40,14 +44,15 @@ pub fn write_svg(path: &Path, title: &str, trace: &[TracePoint], limits: &[(&str
         .build_cartesian_2d(0.0..t_max, i_min..i_max)?;
     cur.configure_mesh().x_desc("time (h)").y_desc("current (mA)").draw()?;
     let peak = RGBColor(230, 120, 0);
-    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, p.acin_ma_peak)), &peak))?
+    let clip = |v: f64| v.min(i_max);
+    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, clip(p.acin_ma_peak))), &peak))?
         .label("ACIN peak (P1 port)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], peak));
-    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, p.acin_ma_avg)), &RED))?
+    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, clip(p.acin_ma_avg))), &RED))?
         .label("ACIN average (P1 port)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
     let bat = RGBColor(0, 140, 0);
-    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, p.battery_ma_avg)), &bat))?
+    cur.draw_series(LineSeries::new(trace.iter().map(|p| (p.t_h, clip(p.battery_ma_avg))), &bat))?
         .label("battery average (+ discharge, − charge)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], bat));
     for (label, ma) in limits {

@@ -178,3 +178,14 @@ fn explore_trace() {
     }
     eprintln!("{}", serde_json::to_string(&summarize(&cfg, &r)).unwrap_or_default());
 }
+
+/// `FLAGS="--supply dsmr5 --load always-on --plot x.svg" cargo test ... cli_from_env -- --ignored`
+/// runs `p1-sim power` through the library (for when the binary is not at hand).
+#[test]
+#[ignore = "tool: runs p1-sim power with $FLAGS"]
+fn cli_from_env() {
+    let flags = std::env::var("FLAGS").unwrap_or_default();
+    let cmd = Cmd::try_parse_from(std::iter::once("power").chain(flags.split_whitespace()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    super::cli::run(cmd.args).unwrap_or_else(|e| panic!("{e:#}"));
+}
