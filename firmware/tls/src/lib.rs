@@ -24,6 +24,9 @@
 //! constraints (certificates with a critical extension other than the usual ones are refused).
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 mod der;
 mod pem;
 mod verify;

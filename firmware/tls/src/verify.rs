@@ -216,3 +216,64 @@ impl<R: CryptoRng + RngCore> CryptoProvider for Provider<'_, '_, R> {
         Ok(&mut *self.verifier)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::{String, ToString};
+    use std::vec;
+    use std::vec::Vec;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+    fn chain() -> (Vec<u8>, Vec<u8>) {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate().expect("key")).expect("ca");
+        let leaf = CertificateParams::new(vec!["broker.lan".to_string(), "10.0.0.2".to_string()])
+            .expect("params")
+            .signed_by(&KeyPair::generate().expect("key"), &ca)
+            .expect("leaf");
+        (ca.der().to_vec(), leaf.der().to_vec())
+    }
+
+    fn check(ca: &[u8], leaf: &[u8], host: &str) -> Result<(), Error> {
+        let ca = x509::parse(ca).ok_or(Error::BadCa)?;
+        let mut v = Verifier::new(ca, host, 1_800_000_000);
+        let mut cert = CertificateRef::with_context(&[]);
+        cert.add(CertificateEntryRef::X509(leaf)).map_err(|_| Error::Handshake)?;
+        v.check_chain(&cert)
+    }
+
+    #[test]
+    fn names_and_addresses() {
+        let (ca, leaf) = chain();
+        assert_eq!(check(&ca, &leaf, "broker.lan"), Ok(()));
+        assert_eq!(check(&ca, &leaf, "BROKER.LAN."), Ok(()));
+        assert_eq!(check(&ca, &leaf, "10.0.0.2"), Ok(()));
+        assert_eq!(check(&ca, &leaf, "10.0.0.3"), Err(Error::HostnameMismatch));
+        assert_eq!(check(&ca, &leaf, "other.lan"), Err(Error::HostnameMismatch));
+        assert_eq!(check(&leaf, &leaf, "broker.lan"), Err(Error::UnknownIssuer));
+    }
+
+    /// Whatever the broker sends, the verifier answers with an error value: every truncation of a
+    /// real certificate and a bit flip in each of its bytes (a different bit per byte); none
+    /// panics, and none passes.
+    #[test]
+    fn mangled_certificates_never_panic_or_pass() {
+        let (ca, leaf) = chain();
+        let mut tried = 0u32;
+        for len in 0..leaf.len() {
+            assert!(check(&ca, &leaf[..len], "broker.lan").is_err(), "truncated to {len}");
+            tried += 1;
+        }
+        let mut bad = leaf.clone();
+        for i in 0..leaf.len() {
+            let bit = i % 8;
+            bad[i] ^= 1 << bit;
+            assert!(check(&ca, &bad, "broker.lan").is_err(), "flip at byte {i} bit {bit} passed");
+            bad[i] ^= 1 << bit;
+            tried += 1;
+        }
+        assert!(tried > 600, "{tried}");
+    }
+}
