@@ -35,6 +35,8 @@ enum Cmd {
     Run(RunArgs),
     /// List the built-in meter profiles.
     Profiles(ProfilesArgs),
+    /// Decode telegrams (files or stdin) to one JSON object per telegram.
+    Decode(simulator::decode::DecodeArgs),
     /// The P1 supply / AXP192 / LiPo power model.
     Power(simulator::power::cli::PowerArgs),
     /// Print performance figures: render rate, a 1000-meter TCP fleet, real-time jitter.
@@ -174,6 +176,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Profiles(a) => profiles(a).map(|_| ExitCode::SUCCESS),
+        Cmd::Decode(a) => simulator::decode::run(a),
         Cmd::Power(a) => simulator::power::cli::run(a),
         Cmd::Run(a) => runtime().and_then(|rt| rt.block_on(run_cmd(a))).map(|_| ExitCode::SUCCESS),
         Cmd::Bench(a) => runtime().and_then(|rt| rt.block_on(bench(a))).map(|_| ExitCode::SUCCESS),
