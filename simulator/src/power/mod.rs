@@ -12,6 +12,7 @@ pub mod battery;
 pub mod cli;
 pub mod engine;
 pub mod firmware;
+pub mod live;
 pub mod load;
 pub mod plot;
 pub mod scenario;
