@@ -110,6 +110,13 @@ pub fn watch_modem_line(device: &str, line: ModemLine, dr: DataRequest) -> io::R
     let mut port = tokio_serial::new(device, 9600)
         .open_native()
         .map_err(|e| io::Error::other(format!("{device} (modem status): {e}")))?;
+    let first = match line {
+        ModemLine::Cts => port.read_clear_to_send(),
+        ModemLine::Dsr => port.read_data_set_ready(),
+        ModemLine::Dcd => port.read_carrier_detect(),
+    };
+    let first = first.map_err(|e| io::Error::other(format!("{device}: cannot read {line:?}: {e}")))?;
+    dr.set(first);
     Ok(std::thread::spawn(move || loop {
         let v = match line {
             ModemLine::Cts => port.read_clear_to_send(),
@@ -122,7 +129,10 @@ pub fn watch_modem_line(device: &str, line: ModemLine, dr: DataRequest) -> io::R
                     dr.set(v);
                 }
             }
-            Err(_) => return,
+            Err(e) => {
+                eprintln!("p1-sim: modem status lost ({e}); data request stays {}", if dr.is_asserted() { "asserted" } else { "released" });
+                return;
+            }
         }
         std::thread::sleep(Duration::from_millis(2));
     }))

@@ -141,3 +141,41 @@ fn profiles_lists_every_builtin() {
     }
     assert!(text.contains("9600 7E1"));
 }
+
+#[test]
+fn a_fleet_serves_one_tcp_port_per_meter_with_different_seeds() {
+    let mut child = p1sim()
+        .args(["run", "--tcp", "127.0.0.1:0", "--meters", "3", "--speed", "5", "--count", "20", "--progress", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let addrs: Vec<String> = (0..3)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).expect("line");
+            l.trim_end().to_owned()
+        })
+        .collect();
+    let mut firsts = Vec::new();
+    for a in &addrs {
+        let mut c = std::net::TcpStream::connect(a).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while telegrams(&got).is_empty() {
+            let n = c.read(&mut buf).expect("read");
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        let t = telegrams(&got).remove(0);
+        let eq = String::from_utf8_lossy(&t).lines().find(|l| l.starts_with("0-0:96.1.1") || l.starts_with("1-0:1.8.1")).map(str::to_owned);
+        firsts.push(String::from_utf8_lossy(&t).lines().find(|l| l.starts_with("1-0:1.8.1")).map(str::to_owned).or(eq));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(addrs.len(), 3);
+    assert!(firsts[0] != firsts[1] && firsts[1] != firsts[2], "independent seeds: {firsts:?}");
+}
