@@ -119,6 +119,9 @@ struct RunArgs {
     /// Print each telegram's typed record (what was sent) as JSON lines to this file.
     #[arg(long, value_name = "F")]
     record: Option<PathBuf>,
+    /// Also write the final summary (counts, faults per kind, lateness) as JSON to this file.
+    #[arg(long, value_name = "F")]
+    summary_json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -395,6 +398,9 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
     }
     if let Some(mut r) = record {
         r.flush()?;
+    }
+    if let Some(p) = &a.summary_json {
+        std::fs::write(p, serde_json::to_vec_pretty(&total)?).with_context(|| format!("writing {}", p.display()))?;
     }
     eprintln!("p1-sim: summary: {total}");
     for (k, v) in &total.faults.0 {

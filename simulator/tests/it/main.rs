@@ -4,3 +4,4 @@ mod interop;
 mod faults;
 mod pty;
 mod cli;
+mod replay;
