@@ -304,10 +304,10 @@ impl FaultPlan {
             if r.at.is_empty() && r.every == 0 && probability == 0.0 {
                 return Err(err(r.kind.span(), format!("fault[{i}]"), "needs `at`, `every` or `probability`".into()));
             }
-            if let Some(b) = &r.baud {
-                if !(300..=4_000_000).contains(b.get_ref()) {
-                    return Err(err(b.span(), format!("fault[{i}].baud"), "must be 300..=4000000".into()));
-                }
+            if let Some(b) = &r.baud
+                && !(300..=4_000_000).contains(b.get_ref())
+            {
+                return Err(err(b.span(), format!("fault[{i}].baud"), "must be 300..=4000000".into()));
             }
             rules.push(FaultRule {
                 kind,
@@ -352,7 +352,7 @@ impl Scheduler {
             let w = &rule.when;
             let random = w.probability > 0.0 && self.rng.chance(w.probability);
             let fires = w.at.contains(&index)
-                || (w.every > 0 && index >= w.offset && (index - w.offset) % w.every == 0)
+                || (w.every > 0 && index >= w.offset && (index - w.offset).is_multiple_of(w.every))
                 || random;
             if fires && w.limit.is_none_or(|l| self.fired[i] < l) {
                 self.fired[i] += 1;

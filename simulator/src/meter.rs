@@ -76,12 +76,15 @@ pub struct Sent {
     /// e-MUCS monthly peak: (time, kW).
     pub max_demand_month: Option<(DateTime<FixedOffset>, f64)>,
     /// e-MUCS 13-month history: (month stamp, peak time, kW), newest first.
-    pub max_demand_history: Option<Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>, f64)>>,
+    pub max_demand_history: Option<Vec<MonthPeakSent>>,
     /// M-Bus devices in telegram order.
     pub mbus: Vec<SentMbus>,
     /// Every COSEM line as written (without the line end), in order.
     pub lines: Vec<String>,
 }
+
+/// One e-MUCS history entry as sent: (month stamp, peak time, kW).
+pub type MonthPeakSent = (DateTime<FixedOffset>, DateTime<FixedOffset>, f64);
 
 /// A stretch of a telegram's bytes followed by a pause (chunked delivery).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -257,7 +257,7 @@ impl House {
             }
             self.events.push(Event { end: ts + dur.max(1), watts });
         }
-        if self.has_ev && (hour >= 18.0 || hour < 1.0) && rng.chance((0.25 * dt / 3600.0).min(1.0)) {
+        if self.has_ev && !(1.0..18.0).contains(&hour) && rng.chance((0.25 * dt / 3600.0).min(1.0)) {
             let w = if self.phases == 3 { 11_000.0 } else { 3_700.0 };
             let n = self.phases as f64;
             let mut watts = [0.0; 3];

@@ -219,8 +219,10 @@ impl Source {
                 _ => None,
             }
         };
-        if let Some((base, p)) = s.rsplit_once('_') {
-            if let Some(p) = phase(p) {
+        if let Some((base, p)) = s.rsplit_once('_')
+            && let Some(p) = phase(p)
+        {
+            {
                 return match base {
                     "sags" => Some(Source::Sags(p)),
                     "swells" => Some(Source::Swells(p)),
@@ -772,10 +774,10 @@ impl Profile {
                 (Some(s), None) => {
                     let source = Source::parse(s.get_ref())
                         .ok_or_else(|| ctx.err(s.span(), field("source"), format!("unknown source `{}`", s.get_ref())))?;
-                    if let Some(p) = source.phase() {
-                        if p >= phases {
-                            return Err(ctx.err(s.span(), field("source"), format!("phase L{} on a {phases}-phase meter", p + 1)));
-                        }
+                    if let Some(p) = source.phase()
+                        && p >= phases
+                    {
+                        return Err(ctx.err(s.span(), field("source"), format!("phase L{} on a {phases}-phase meter", p + 1)));
                     }
                     if source.is_mbus() && !mbus.iter().any(|m| m.channel == channel) {
                         return Err(ctx.err(o.obis.span(), field("obis"), format!("no [[mbus]] device on channel {channel}")));

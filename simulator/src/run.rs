@@ -351,8 +351,10 @@ where
             summary.telegrams += 1;
             summary.bytes += tg.bytes.len() as u64;
 
-            if opts.continuous_stream {
-                if let (Some(k), Some(due)) = (factor, wall_due) {
+            if opts.continuous_stream
+                && let (Some(k), Some(due)) = (factor, wall_due)
+            {
+                {
                     let next_due = due + Duration::from_secs_f64(source.interval_s() as f64 / k);
                     loop {
                         let wire = Duration::from_secs_f64(tg.bytes.len() as f64 * line.char_time_s() / k);
@@ -368,8 +370,10 @@ where
         }
         on_telegram(&tg, skipped);
 
-        if let Some(every) = opts.progress {
-            if last_progress.elapsed() >= every {
+        if let Some(every) = opts.progress
+            && last_progress.elapsed() >= every
+        {
+            {
                 let n = summary.telegrams - progress_mark;
                 eprintln!(
                     "p1-sim: {} telegrams ({:.1}/s), meter time {}, faults: {}",

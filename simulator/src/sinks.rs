@@ -48,10 +48,8 @@ impl PtySink {
     /// Whether some process has the reader end open (the master reads EIO when none has).
     fn reader_present(&mut self) -> bool {
         let mut scratch = [0u8; 256];
-        match io::Read::read(&mut self.master, &mut scratch) {
-            Err(e) if e.raw_os_error() == Some(5) => false,
-            _ => true,
-        }
+        // EIO (5): no process has the other end open.
+        !matches!(io::Read::read(&mut self.master, &mut scratch), Err(e) if e.raw_os_error() == Some(5))
     }
 }
 
@@ -138,12 +136,14 @@ pub fn watch_modem_line(device: &str, line: ModemLine, dr: DataRequest) -> io::R
     }))
 }
 
+type Clients = Arc<Mutex<Vec<mpsc::Sender<Arc<[u8]>>>>>;
+
 /// A ser2net-style TCP server: every connected client receives the same bytes from the moment
 /// it connects. A client that falls more than `backlog` writes behind is disconnected rather than
 /// slowing the meter down.
 #[derive(Debug, Clone)]
 pub struct TcpFanout {
-    clients: Arc<Mutex<Vec<mpsc::Sender<Arc<[u8]>>>>>,
+    clients: Clients,
     addr: SocketAddr,
     stats: Arc<Mutex<FanoutStats>>,
 }
@@ -161,13 +161,13 @@ impl TcpFanout {
     /// Binds `addr` (port 0 picks a free port) and starts accepting clients.
     pub async fn bind(addr: &str) -> io::Result<TcpFanout> {
         let listener = TcpListener::bind(addr).await.map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-        Ok(TcpFanout::from_listener(listener, 64)?)
+        TcpFanout::from_listener(listener, 64)
     }
 
     /// Serves on an already bound listener; `backlog` is the per-client queue in writes.
     pub fn from_listener(listener: TcpListener, backlog: usize) -> io::Result<TcpFanout> {
         let addr = listener.local_addr()?;
-        let clients: Arc<Mutex<Vec<mpsc::Sender<Arc<[u8]>>>>> = Arc::default();
+        let clients: Clients = Arc::default();
         let stats: Arc<Mutex<FanoutStats>> = Arc::default();
         let (c2, s2) = (clients.clone(), stats.clone());
         tokio::spawn(async move {
@@ -239,10 +239,10 @@ impl AsyncWrite for TcpFanout {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
         }
-        if slow > 0 {
-            if let Ok(mut s) = self.stats.lock() {
-                s.dropped_slow += slow;
-            }
+        if slow > 0
+            && let Ok(mut s) = self.stats.lock()
+        {
+            s.dropped_slow += slow;
         }
         Poll::Ready(Ok(buf.len()))
     }
