@@ -58,7 +58,7 @@ pub struct PowerArgs {
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub duration: Duration,
     /// Scripted supply events (TOML: [[event]] at = "2h", action = "unplug" | "plug" | "brownout"
-    /// (+ duration) | "trip" | "supply" (+ supply)).
+    /// (+ duration) | "trip" | "supply" (+ supply) | "usb-plug" | "usb-unplug").
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Print one JSON summary object instead of text.
@@ -79,6 +79,9 @@ pub struct PowerArgs {
     /// WiFi with a static IP (0.73 s connect) instead of DHCP (1.6 s).
     #[arg(long)]
     pub static_ip: bool,
+    /// USB-C connected to a 5 V supply from the start (VBUS; ACIN has priority when both are there).
+    #[arg(long)]
+    pub usb: bool,
     /// Battery state of charge at the start, %.
     #[arg(long, default_value_t = 100.0)]
     pub soc: f64,
@@ -128,7 +131,7 @@ pub struct Summary {
     pub battery_ma_avg: f64,
     /// Average 3.3 V load while powered, mA.
     pub load_ma_avg: f64,
-    /// Time without usable ACIN while powered, h.
+    /// Time on the battery alone (no usable ACIN or VBUS) while powered, h.
     pub on_battery_h: f64,
     /// MQTT publishes.
     pub publishes: u64,
@@ -213,6 +216,9 @@ pub fn config(args: &PowerArgs) -> anyhow::Result<RunConfig> {
     cfg.static_ip = args.static_ip;
     cfg.tx_dbm = args.tx_dbm;
     cfg.soc_start = args.soc / 100.0;
+    if args.usb {
+        cfg.events.insert(0, (0.0, super::engine::SupplyAction::Usb(true)));
+    }
     cfg.battery = BatteryParams { capacity_mah: args.capacity_mah, ..BatteryParams::default() };
     cfg.seed = args.seed;
     cfg.keep_console = args.console;
@@ -270,7 +276,7 @@ fn print_text(s: &Summary) {
     println!("  runtime        {:.2} h ({end})", s.runtime_h);
     println!("  battery SoC    {:.1} % -> {:.1} % (min {:.1} %)", s.soc_start, s.soc_end, s.soc_min);
     println!("  ACIN (P1)      avg {:.1} mA, peak {:.1} mA", s.acin_ma_avg, s.acin_ma_peak);
-    println!("  battery        avg {:+.1} mA (+ = discharge), {:.2} h without usable ACIN", s.battery_ma_avg, s.on_battery_h);
+    println!("  battery        avg {:+.1} mA (+ = discharge), {:.2} h on the battery alone", s.battery_ma_avg, s.on_battery_h);
     println!("  trips          {} meter trips, {} stick brown-outs", s.trips, s.brownouts);
     println!(
         "  radio          {} MQTT publishes ({:.3} Hz), {} BLE adverts ({:.3} Hz), {} WiFi connects, {} boots",

@@ -77,6 +77,8 @@ pub enum SupplyAction {
     Brownout(f64),
     /// The port's over-current protection fires now.
     Trip,
+    /// USB-C (VBUS) supply connected (true) or removed (false).
+    Usb(bool),
 }
 
 /// One point of the downsampled trace.
@@ -158,6 +160,8 @@ pub struct PowerSim {
     pub board: BoardParams,
     /// Totals.
     pub stats: Stats,
+    /// USB-C (VBUS) connected to a 5 V supply.
+    pub usb: bool,
     charge_done: bool,
     acin_dropped_until: f64,
     events: Vec<(f64, SupplyAction)>,
@@ -178,6 +182,7 @@ impl PowerSim {
             axp: Axp192::new(),
             board: BoardParams::default(),
             stats: Stats { soc_min: battery.soc, aps_min_v: f64::INFINITY, ..Stats::default() },
+            usb: false,
             charge_done: false,
             acin_dropped_until: f64::NEG_INFINITY,
             events: Vec::new(),
@@ -232,6 +237,7 @@ impl PowerSim {
                         self.supply.force_trip(self.t);
                     }
                 }
+                SupplyAction::Usb(on) => self.usb = on,
             }
             self.next_event += 1;
         }
@@ -323,6 +329,9 @@ impl PowerSim {
         };
         if !ext {
             let acin_v = if base.acin_present { self.supply.voltage(0.0) } else { 0.0 };
+            if self.usb {
+                return self.solve_vbus(rail_mw, rails_ma, Electrical { acin_v, ..base });
+            }
             return battery_only(self, base, acin_v);
         }
         let req = self.charger_request();
@@ -397,6 +406,52 @@ impl PowerSim {
                 let i_acin = i_sys + req;
                 full(req, i_acin, self.supply.voltage(i_acin), v_ips, false)
             }
+        }
+    }
+
+    /// USB-C (VBUS) feeds IPSOUT when ACIN cannot (ACIN has priority). 5.0 V behind 0.3 Ω; REG30
+    /// bit 1 enables its input limit (bit 0: 100 mA, else 500 mA); over the limit the charger backs
+    /// off first and then the battery supplements (AXP-DS §9.2).
+    fn solve_vbus(&mut self, rail_mw: f64, rails_ma: f64, base: Electrical) -> Solved {
+        let b = self.board;
+        let (v_open, r_out) = (5.0, 0.3);
+        let r30 = self.axp.read_reg(0x30);
+        let limit = (r30 & 0x02 != 0).then_some(if r30 & 0x01 != 0 { 100.0 } else { 500.0 });
+        let req = self.charger_request();
+        let cc = self.axp.charger().cc_ma;
+        let mut v_ips = v_open;
+        let mut i_sys = 0.0;
+        for _ in 0..4 {
+            i_sys = rail_mw / b.eta_ext / v_ips + rails_ma;
+            v_ips = v_open - (r_out + b.r_acin) * (i_sys + req) / 1000.0;
+        }
+        let lim = limit.unwrap_or(f64::INFINITY);
+        let i_chg = req.min((lim - i_sys).max(0.0));
+        let deficit_ma = (i_sys - lim).max(0.0);
+        let i_vbus = i_sys.min(lim) + i_chg;
+        let i_bat = if deficit_ma > 0.0 {
+            self.battery.current_for_power(deficit_ma * v_ips).unwrap_or(1.0e4)
+        } else {
+            -i_chg
+        };
+        let bat_v = self.battery.terminal(i_bat);
+        let starved = i_chg + 1e-9 < req;
+        Solved {
+            e: Electrical {
+                vbus_present: true,
+                vbus_v: v_open - r_out * i_vbus / 1000.0,
+                vbus_ma: i_vbus,
+                bat_v,
+                bat_charge_ma: i_chg,
+                bat_discharge_ma: i_bat.max(0.0),
+                aps_v: if deficit_ma > 0.0 { bat_v - b.r_bat_path * i_bat / 1000.0 } else { v_ips },
+                charging: req > 0.0,
+                charge_starved: starved,
+                charge_below_65: starved && i_chg < 0.65 * cc,
+                ..base
+            },
+            bat_ma: i_bat,
+            ext: true,
         }
     }
 
@@ -498,7 +553,7 @@ impl PowerSim {
         let end = self.t + dt;
         while self.t < end - 1e-12 {
             self.apply_events();
-            if !self.axp.powered() && self.supply.available(self.t) {
+            if !self.axp.powered() && (self.supply.available(self.t) || self.usb) {
                 self.axp.power_on();
                 return;
             }
@@ -581,6 +636,26 @@ mod tests {
         assert!(s.step(20.0, 60.0));
         assert!(s.battery.soc > before);
         assert!(s.stats.acin_peak_ma <= 100.0 + 1e-9);
+    }
+
+    #[test]
+    fn usb_feeds_the_stick_when_acin_is_absent_and_acin_has_priority() {
+        let mut s = sim(SupplyKind::None, 0.5);
+        s.usb = true;
+        assert!(s.step(30.0, 60.0));
+        assert_eq!(s.stats.acin_mas, 0.0);
+        assert!(s.battery.soc > 0.5 + 0.9 * 100.0 / 60.0 / 80.0, "charges from VBUS");
+        assert_eq!(s.axp.read_reg(0x00) & 0x30, 0x30, "VBUS present and usable");
+        // REG30 100 mA limit: the charger gets what the load leaves.
+        s.axp.write_reg(0x30, 0x83);
+        let before = s.battery.soc;
+        assert!(s.step(30.0, 60.0));
+        let gained_mah = (s.battery.soc - before) * 80.0;
+        assert!(gained_mah > 0.9 && gained_mah < 1.3, "{gained_mah} mAh in a minute at ~75 mA");
+        // ACIN wins when both are there.
+        s.supply.set_kind(SupplyKind::Dsmr5);
+        assert!(s.step(30.0, 1.0));
+        assert!(s.stats.acin_mas > 100.0);
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl LiveModel {
             SupplyAction::Supply(k) => self.sim.supply.set_kind(k),
             SupplyAction::Brownout(d) => self.sim.supply.brownout(t, d),
             SupplyAction::Trip => self.sim.supply.force_trip(t),
+            SupplyAction::Usb(on) => self.sim.usb = on,
         }
     }
 

@@ -6,7 +6,7 @@
 //!
 //! [[event]]
 //! at = "2h"            # virtual time since the start (humantime: 90s, 1h30m, 250ms)
-//! action = "unplug"    # unplug | plug | brownout | trip | supply
+//! action = "unplug"    # unplug | plug | brownout | trip | supply | usb-plug | usb-unplug
 //!
 //! [[event]]
 //! at = "2h30m"
@@ -88,6 +88,10 @@ enum ActionName {
     Brownout,
     Trip,
     Supply,
+    #[serde(rename = "usb-plug")]
+    UsbPlug,
+    #[serde(rename = "usb-unplug")]
+    UsbUnplug,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -127,6 +131,8 @@ impl Scenario {
                 ActionName::Unplug => SupplyAction::Unplug,
                 ActionName::Plug => SupplyAction::Plug,
                 ActionName::Trip => SupplyAction::Trip,
+                ActionName::UsbPlug => SupplyAction::Usb(true),
+                ActionName::UsbUnplug => SupplyAction::Usb(false),
                 ActionName::Brownout => {
                     let d = e.duration.as_deref().ok_or_else(|| {
                         err("duration", "a brownout needs `duration`, e.g. \"300ms\"".into())
