@@ -32,6 +32,17 @@ fn main() {
                     black_box(ev.is_some());
                 }
             }
+            "lines" => {
+                let end = bytes.iter().rposition(|&b| b == b'!').unwrap_or(0);
+                let t = dsmr::Telegram::parse_with(black_box(&bytes[..=end]), None).unwrap();
+                for l in t.lines() {
+                    black_box(&l);
+                }
+            }
+            "parse" => {
+                let t = dsmr::Telegram::parse_with(black_box(&bytes[..]), None).unwrap();
+                black_box(&t);
+            }
             "theirs" => {
                 let mut reader = dsmr5::Reader::new(black_box(&bytes).iter().map(|&b| Ok::<u8, ()>(b)));
                 let readout = reader.next().unwrap().unwrap();
