@@ -262,6 +262,7 @@ pub struct Lines<'a> {
 /// (or `None` if malformed), the index just past the line's end (and its continuation lines), and
 /// how many line ends were consumed. One pass: OBIS digits, then each group scanned eight bytes
 /// at a time for its `)` (and `*`, `(` or a line end, which make it malformed).
+#[inline(always)]
 fn parse_line(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<'_>>, usize, usize, u16) {
     let line = bytes.get(start..).unwrap_or(&[]);
     let malformed = |line: &[u8]| {
@@ -348,6 +349,7 @@ fn parse_line(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<'_>>, us
 }
 
 /// Parses the OBIS reference at the start of `s` up to its `(`; `i` ends at the `(`.
+#[inline(always)]
 fn obis_prefix(s: &[u8], i: &mut usize) -> Option<Obis> {
     let a = field(s, i)?;
     expect(s, i, b'-')?;

@@ -51,38 +51,47 @@ impl Fixed {
 
     /// Parses `[-]digits[.digits]` (at most 18 digits in all). Returns `None` on anything else.
     pub fn parse(s: &[u8]) -> Option<Fixed> {
-        let (neg, digits) = match s.split_first() {
+        let (neg, d) = match s.split_first() {
             Some((b'-', rest)) => (true, rest),
             Some((b'+', rest)) => (false, rest),
             _ => (false, s),
         };
-        if digits.is_empty() {
+        // 18 digits and a point at most, so `raw` cannot overflow.
+        if d.is_empty() || d.len() > 19 {
             return None;
         }
         let mut raw: i64 = 0;
-        let mut decimals: u8 = 0;
-        let mut seen_point = false;
-        let mut count = 0u8;
-        for &b in digits {
-            match b {
-                b'0'..=b'9' => {
-                    count += 1;
-                    if count > 18 {
-                        return None;
-                    }
-                    raw = raw * 10 + i64::from(b - b'0');
-                    if seen_point {
-                        decimals += 1;
-                    }
+        let mut i = 0usize;
+        while let Some(&b) = d.get(i) {
+            let v = b.wrapping_sub(b'0');
+            if v > 9 {
+                break;
+            }
+            raw = raw * 10 + i64::from(v);
+            i += 1;
+        }
+        let int_digits = i;
+        let mut decimals = 0usize;
+        if d.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while let Some(&b) = d.get(i) {
+                let v = b.wrapping_sub(b'0');
+                if v > 9 {
+                    break;
                 }
-                b'.' if !seen_point => seen_point = true,
-                _ => return None,
+                raw = raw * 10 + i64::from(v);
+                i += 1;
+            }
+            decimals = i - start;
+            if decimals == 0 {
+                return None;
             }
         }
-        if count == 0 || (seen_point && decimals == 0) {
+        if i != d.len() || int_digits + decimals == 0 || int_digits + decimals > 18 {
             return None;
         }
-        Some(Fixed { raw: if neg { -raw } else { raw }, decimals })
+        Some(Fixed { raw: if neg { -raw } else { raw }, decimals: decimals as u8 })
     }
 
     /// The value scaled to `decimals` digits after the point, rounding half away from zero.
