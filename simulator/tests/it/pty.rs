@@ -51,7 +51,7 @@ async fn pty_reader_gets_identical_bytes_at_real_time_pacing() {
     assert_eq!(starts.len(), 3);
     for w in starts.windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap > Duration::from_millis(950) && gap < Duration::from_millis(1050), "interval {gap:?}");
+        assert!(gap > Duration::from_millis(925) && gap < Duration::from_millis(1075), "interval {gap:?}");
     }
     // Each ~900-byte telegram takes ~80 ms at 115200 8N1: it arrives in many reads spread over it.
     let first_len = expected.iter().position(|&b| b == b'!').expect("!") + 7;
@@ -61,7 +61,7 @@ async fn pty_reader_gets_identical_bytes_at_real_time_pacing() {
         Some((*n, *t))
     }).find(|(n, _)| *n >= first_len).map(|(_, t)| t).expect("end of first");
     let took = first_end - starts[0];
-    assert!(took >= wire.mul_f64(0.8) && took <= wire + Duration::from_millis(30), "first telegram took {took:?}, wire time {wire:?}");
+    assert!(took >= wire.mul_f64(0.8) && took <= wire + Duration::from_millis(60), "first telegram took {took:?}, wire time {wire:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
