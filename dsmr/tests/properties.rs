@@ -354,3 +354,28 @@ fn framer_reports_each_problem_distinctly_and_counts_it() {
     let s = f.stats();
     assert_eq!((s.telegrams, s.truncated, s.crc_mismatch, s.malformed, s.oversize, s.garbage_bytes), (2, 1, 1, 1, 1, 7));
 }
+
+#[test]
+fn framer_reports_stream_offsets_and_ends_unterminated_input() {
+    let good = b"/ISK5\\2M550E-1012\r\n\r\n1-0:1.8.1(000576.239*kWh)\r\n!D69C\r\n";
+    let mut input = b"xx\r\n".to_vec();
+    input.extend_from_slice(good);
+    input.extend_from_slice(b"junk");
+    input.extend_from_slice(&good[..good.len() - 3]); // `...!D69`: a 3-digit CRC field so far
+    let mut f = Framer::<256>::new();
+    let mut rest = &input[..];
+    let mut offsets = Vec::new();
+    while !rest.is_empty() {
+        let (n, ev) = f.feed(rest);
+        rest = &rest[n..];
+        if let Some(ev) = ev {
+            offsets.push((ev.is_ok(), f.telegram_offset()));
+        }
+    }
+    assert_eq!(offsets, vec![(true, 4)]);
+    assert!(f.in_telegram());
+    // At the end of input the pending 3-digit CRC (0xD69 != 0xD69C) is checked as written.
+    let end = f.finish().map(|e| e.map(|fr| fr.crc));
+    assert_eq!(end, Some(Err(dsmr::FrameError::CrcMismatch { given: 0xD69, computed: 0xD69C })));
+    assert_eq!(f.telegram_offset(), 4 + good.len() as u64 + 4);
+}
