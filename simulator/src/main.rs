@@ -110,9 +110,12 @@ struct RunArgs {
     /// Write each telegram at once instead of pacing bytes at the baud.
     #[arg(long)]
     no_pace: bool,
-    /// Busy-wait the last 2 ms before each telegram for sub-millisecond start accuracy.
+    /// Use tokio's 1 ms timer only. By default a single meter sleeps the last 3 ms before each
+    /// telegram with an OS high-resolution sleep plus a 150 us spin, for sub-millisecond start
+    /// accuracy (fleets always use the coarse timer). For the best figures also run under
+    /// `chrt -f 50` so other processes cannot preempt the meter.
     #[arg(long)]
-    precise: bool,
+    coarse_timing: bool,
     /// Progress line on stderr every SECS seconds (0: off).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     progress: u64,
@@ -290,7 +293,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         duration: a.duration,
         pace_bytes: !a.no_pace,
         pace_tick: Duration::from_millis(if a.meters > 1 { 8 } else { 2 }),
-        precise: a.precise,
+        precise: a.meters == 1 && !a.coarse_timing,
         continuous_stream: a.continuous_stream || profile.continuous_stream,
         progress: (a.progress > 0).then(|| Duration::from_secs(a.progress)),
         stop: Some(stop),
@@ -376,7 +379,7 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
             let seed = a.seed + i as u64;
             let mut meter = Meter::new(profile.clone(), seed, start).with_faults(plan.clone(), seed);
             let phase = Duration::from_secs_f64(f64::from(profile.interval_s) / a.speed_factor() * i as f64 / a.meters as f64);
-            let opts = RunOptions { progress: None, phase, ..opts.clone() };
+            let opts = RunOptions { progress: None, phase, precise: false, ..opts.clone() };
             let dr = dr.clone();
             tasks.push(tokio::spawn(async move { run::run(&mut meter, &mut sink, &opts, &dr, |_, _| {}).await }));
         }
