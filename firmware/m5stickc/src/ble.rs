@@ -43,17 +43,17 @@ pub struct BleRadio {
     addr: Option<[u8; 6]>,
 }
 
-/// Starts the BLE controller and the host stack's runner task.
-pub fn start(spawner: Spawner, bt: BT<'static>) -> Result<BleRadio, BleError> {
+/// Starts the BLE controller and the host stack's runner task, advertising from `addr` (a random
+/// static address, most significant byte first: `firmware_app::app::ble_address`).
+pub fn start(spawner: Spawner, bt: BT<'static>, addr: [u8; 6]) -> Result<BleRadio, BleError> {
     let connector = BleConnector::new(bt, Default::default()).map_err(BleError::Init)?;
     let controller: Controller = ExternalController::new(connector);
 
     // No connections and no L2CAP channels: the gateway only broadcasts.
     static RESOURCES: StaticCell<HostResources<Controller, DefaultPacketPool, 1, 1>> = StaticCell::new();
     static STACK: StaticCell<Stack<'static, Controller, DefaultPacketPool>> = StaticCell::new();
-    // The runner programs this address while it sets the controller up (after its HCI reset),
-    // so the common case, the app advertising from `default_address()`, needs no command later.
-    let addr = default_address();
+    // The runner programs the address while it sets the controller up (after its HCI reset), so
+    // advertising from it needs no command later.
     let stack: &'static Stack<'static, Controller, DefaultPacketPool> = STACK.init(
         trouble_host::new(controller, RESOURCES.init(HostResources::new()))
             .set_random_address(Address::random(lsb_first(addr)))
@@ -61,17 +61,6 @@ pub fn start(spawner: Spawner, bt: BT<'static>) -> Result<BleRadio, BleError> {
     );
     spawner.spawn(ble_task(stack.runner()).map_err(|_| BleError::Spawn)?);
     Ok(BleRadio { stack, peripheral: stack.peripheral(), addr: Some(addr) })
-}
-
-/// A random static device address derived from the chip's Bluetooth MAC: stable across boots,
-/// unique per chip, with the two top bits set as the Core spec requires of a static address.
-/// Most significant byte first.
-pub fn default_address() -> [u8; 6] {
-    let mac = esp_hal::efuse::interface_mac_address(esp_hal::efuse::InterfaceMacAddress::Bluetooth);
-    let mut addr = [0u8; 6];
-    addr.copy_from_slice(mac.as_bytes());
-    addr[0] |= 0xC0;
-    addr
 }
 
 /// HCI carries addresses least significant byte first.
@@ -97,6 +86,15 @@ pub enum AdvertiseError {
     TooLong,
     /// The host stack or the controller refused a command.
     Host(trouble_host::BleHostError<esp_radio::ble::controller::BleConnectorError>),
+}
+
+impl core::fmt::Display for AdvertiseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AdvertiseError::TooLong => f.write_str("advertisement longer than 31 bytes"),
+            AdvertiseError::Host(e) => write!(f, "host stack: {e:?}"),
+        }
+    }
 }
 
 impl BleRadio {
@@ -141,10 +139,23 @@ impl firmware_app::seams::Radio for BleRadio {
             Err(e) => {
                 let line = firmware_app::console::Line::new(embassy_time::Instant::now().as_millis(), "error")
                     .kv("kind", "ble")
-                    .kv("detail", crate::net::DebugText(&e));
+                    .kv("detail", &e);
                 esp_println::println!("{}", line.as_str());
                 Err(firmware_app::seams::RadioError)
             }
+        }
+    }
+}
+
+/// The board's radio: BLE when the transport uses it, otherwise none (the controller is never
+/// started, so it draws nothing).
+pub struct BoardRadio(pub Option<BleRadio>);
+
+impl firmware_app::seams::Radio for BoardRadio {
+    async fn advertise(&mut self, addr: [u8; 6], adv_data: &[u8]) -> Result<(), firmware_app::seams::RadioError> {
+        match self.0.as_mut() {
+            Some(radio) => firmware_app::seams::Radio::advertise(radio, addr, adv_data).await,
+            None => Err(firmware_app::seams::RadioError),
         }
     }
 }

@@ -116,6 +116,18 @@ async fn main(spawner: Spawner) -> ! {
         (net::WifiLink::absent(), net::TcpConnector::absent())
     };
 
+    #[cfg(feature = "ble")]
+    let radio = ble::BoardRadio(if config.transport.uses_ble() {
+        match ble::start(spawner, peripherals.BT, firmware_app::app::ble_address(&config.device_id)) {
+            Ok(radio) => Some(radio),
+            Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "ble_setup").kv("detail", net::DebugText(&e))).await,
+        }
+    } else {
+        None
+    });
+    #[cfg(not(feature = "ble"))]
+    let radio = firmware_app::seams::NoRadio;
+
     static MEMORY: StaticCell<Memory<{ board::RING }>> = StaticCell::new();
     let memory = MEMORY.init_with(Memory::new);
     static CONFIG: StaticCell<firmware_app::Config> = StaticCell::new();
@@ -131,7 +143,7 @@ async fn main(spawner: Spawner) -> ! {
         console: EspConsole,
         system: EspSystem,
     };
-    match firmware_app::run(config, board, memory).await {}
+    match firmware_app::app::run_with_radio(config, board, radio, memory).await {}
 }
 
 fn now_ms() -> u64 {
