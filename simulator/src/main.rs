@@ -333,10 +333,10 @@ async fn run_cmd(a: RunArgs) -> Result<()> {
         }
         sinks.push(Box::new(port));
     } else if a.stdout {
-        sinks.push(Box::new(tokio::io::stdout()));
+        sinks.push(Box::new(tokio::io::BufWriter::with_capacity(1 << 16, tokio::io::stdout())));
     } else if let Some(f) = &a.file {
         let file = tokio::fs::File::create(f).await.with_context(|| format!("creating {}", f.display()))?;
-        sinks.push(Box::new(file));
+        sinks.push(Box::new(tokio::io::BufWriter::with_capacity(1 << 16, file)));
     }
     if !announce.is_empty() {
         let mut out = std::io::stdout().lock();

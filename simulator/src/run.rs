@@ -265,6 +265,7 @@ async fn paced_write<W: AsyncWrite + Unpin + ?Sized>(
     precise: bool,
 ) -> io::Result<Instant> {
     let Some(rate) = bytes_per_s else {
+        // Unpaced (virtual time or --no-pace): no flush per telegram, so buffered sinks batch.
         sink.write_all(bytes).await?;
         return Ok(start);
     };
