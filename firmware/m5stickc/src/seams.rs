@@ -18,7 +18,7 @@ impl Clock for EspClock {
     }
 
     async fn sleep_until(&self, deadline_ms: u64) {
-        // `Instant::from_millis` saturates instead of overflowing for "never" (u64::MAX).
+        // Clamped so the tick conversion cannot overflow on "never" (u64::MAX): 584 years.
         Timer::at(Instant::from_millis(deadline_ms.min(u64::MAX / 1_000_000))).await
     }
 }
