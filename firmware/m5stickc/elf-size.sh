@@ -9,6 +9,8 @@
 #   heap (reclaimed)  .dram2_uninit: RAM the second-stage bootloader used, given to the heap
 set -euo pipefail
 elf="${1:?usage: elf-size.sh FIRMWARE.elf}"
+command -v readelf >/dev/null || { echo "elf-size.sh: readelf (Debian package binutils) is needed" >&2; exit 1; }
+[ -f "$elf" ] || { echo "elf-size.sh: no such ELF: $elf" >&2; exit 1; }
 flash=0 data=0 bss=0 iram=0 reclaimed=0
 # Section lines look like "[Nr] Name Type Addr Off Size ES Flg ..."; drop the "[ n]" prefix first.
 while read -r name type _addr _off size _es flags _rest; do
