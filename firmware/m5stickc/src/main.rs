@@ -91,9 +91,10 @@ async fn main(spawner: Spawner) -> ! {
         Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
     };
 
-    // The P1 pump runs on an interrupt executor above the main one: see p1.rs.
-    static P1_EXECUTOR: StaticCell<InterruptExecutor<1>> = StaticCell::new();
-    let p1_spawner = P1_EXECUTOR.init(InterruptExecutor::new(peripherals.FROM_CPU_INTR1)).start(Priority::Priority2);
+    // The P1 pump runs on an interrupt executor above the main one: see p1.rs. Software interrupt 2:
+    // esp-rtos owns 0, and 1 on the dual-core ESP32 (its second core's scheduler).
+    static P1_EXECUTOR: StaticCell<InterruptExecutor<2>> = StaticCell::new();
+    let p1_spawner = P1_EXECUTOR.init(InterruptExecutor::new(peripherals.FROM_CPU_INTR2)).start(Priority::Priority2);
     let p1 = match p1::start(p1_spawner, io.p1) {
         Ok(p1) => p1,
         Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
