@@ -281,12 +281,14 @@ impl Reading {
         let h = telegram.header();
         let h = h.get(..HEADER_CAP.min(h.len())).unwrap_or(&[]);
         let _ = self.header.extend_from_slice(h);
-        for line in telegram.lines() {
-            match line {
-                Ok(line) => self.object(&line),
-                Err(e) => self.issue(None, e.line, IssueKind::MalformedLine),
-            }
-        }
+        telegram.lines().for_each_fast(
+            self,
+            |r, line| r.object(line),
+            |r, line| match line {
+                Ok(line) => r.object(&line),
+                Err(e) => r.issue(None, e.line, IssueKind::MalformedLine),
+            },
+        );
     }
 
     /// Records an issue.

@@ -265,6 +265,83 @@ pub struct Lines<'a> {
 #[inline(always)]
 fn parse_line(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<'_>>, usize, usize, u16) {
     let line = bytes.get(start..).unwrap_or(&[]);
+    if let Some((l, text_end, next, newlines)) = simple_line(line, line_no) {
+        return (Some(l), start + text_end, start + next, newlines);
+    }
+    parse_line_general(bytes, start, line_no)
+}
+
+/// The common case of [`parse_line`]: `OBIS(text[*unit])(...)...` and a line end (or the
+/// end of the body). `None` for anything else (spaces, a continuation line, malformed), which the general parser then handles; when it returns a line it is exactly the
+/// one the general parser would (checked by a differential property test).
+#[inline(always)]
+fn simple_line(line: &[u8], line_no: u16) -> Option<(Line<'_>, usize, usize, u16)> {
+    let mut i = 0usize;
+    let obis = obis_prefix(line, &mut i)?;
+    let open = i;
+    let mut first = Value { text: &[], unit: None };
+    let mut count = 0u16;
+    let mut rest = line.get(open..)?;
+    // Each group: its text up to the first special byte, then (after a `*`) the unit up to the
+    // next; then another group right away, or the line end.
+    let close = loop {
+        let Some((b'(', group)) = rest.split_first() else { return None };
+        let p = group.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let (value, close) = match group.get(p) {
+            Some(b')') => (Value { text: group.get(..p)?, unit: None }, p),
+            Some(b'*') => {
+                let after = group.get(p + 1..)?;
+                let q = after.iter().position(|&b| b == b')' || b == b'(' || b == b'\n')?;
+                if after.get(q) != Some(&b')') {
+                    return None;
+                }
+                (Value { text: group.get(..p)?, unit: Some(after.get(..q)?) }, p + 1 + q)
+            }
+            _ => return None,
+        };
+        if count == 0 {
+            first = value;
+        }
+        count = count.saturating_add(1);
+        rest = group.get(close + 1..)?;
+        if rest.first() != Some(&b'(') {
+            break line.len().saturating_sub(rest.len() + 1);
+        }
+    };
+    let mut k = close + 1;
+    if line.get(k) == Some(&b'\r') {
+        k += 1;
+    }
+    let (next, newlines) = match line.get(k) {
+        None => (line.len(), 0),
+        Some(b'\n') if line.get(k + 1) != Some(&b'(') => (k + 1, 1),
+        _ => return None,
+    };
+    let l = Line {
+        obis,
+        obis_text: line.get(..open).unwrap_or(&[]),
+        groups_text: line.get(open..=close).unwrap_or(&[]),
+        line: line_no,
+        count,
+        first,
+    };
+    Some((l, close + 1, next, newlines))
+}
+
+/// Bytes that end or split a group's text: `)`, `*`, `(`, line feed.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b')' as usize] = true;
+    t[b'*' as usize] = true;
+    t[b'(' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
+/// The general line parser (any number of groups, spaces between them, continuation lines).
+#[inline(never)]
+fn parse_line_general(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<'_>>, usize, usize, u16) {
+    let line = bytes.get(start..).unwrap_or(&[]);
     let malformed = |line: &[u8]| {
         let end = crate::scan::find(line, b'\n').unwrap_or(line.len());
         let text = line.get(..end).unwrap_or(&[]);
@@ -373,13 +450,13 @@ fn obis_prefix(s: &[u8], i: &mut usize) -> Option<Obis> {
     if s.get(*i) == Some(&b'(') { Some(Obis { a, b, c, d, e }) } else { None }
 }
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = Result<Line<'a>, LineError<'a>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Lines<'a> {
+    /// Skips blank lines; returns the rest of the body from the next line's start, or `None` at
+    /// the end.
+    #[inline(always)]
+    fn skip_blank(&mut self) -> Option<&'a [u8]> {
         let bytes = self.rest;
         let mut start = 0;
-        // Skip blank lines.
         while let Some(&b) = bytes.get(start) {
             match b {
                 b'\n' => {
@@ -390,10 +467,50 @@ impl<'a> Iterator for Lines<'a> {
                 _ => break,
             }
         }
-        if start >= bytes.len() {
-            self.rest = &[];
-            return None;
+        match bytes.get(start..) {
+            Some(rest) if !rest.is_empty() => {
+                self.rest = rest;
+                Some(rest)
+            }
+            _ => {
+                self.rest = &[];
+                None
+            }
         }
+    }
+
+    /// Calls `f` with each line that has the common shape `OBIS(text[*unit])...` and `g` with every
+    /// other line or line error, in order; the same lines as the iterator, without building an
+    /// `Option<Result<..>>` per line.
+    #[inline(always)]
+    pub(crate) fn for_each_fast<S>(
+        mut self,
+        state: &mut S,
+        f: impl Fn(&mut S, &Line<'a>),
+        g: impl Fn(&mut S, Result<Line<'a>, LineError<'a>>),
+    ) {
+        while let Some(rest) = self.skip_blank() {
+            if let Some((l, _, next, newlines)) = simple_line(rest, self.line_no) {
+                f(state, &l);
+                self.line_no = self.line_no.saturating_add(newlines);
+                self.rest = rest.get(next..).unwrap_or(&[]);
+                continue;
+            }
+            match self.next() {
+                Some(r) => g(state, r),
+                None => break,
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Result<Line<'a>, LineError<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.skip_blank()?;
+        let bytes = self.rest;
+        let start = 0;
         let line_no = self.line_no;
         let (line, text_end, next, newlines) = parse_line(bytes, start, line_no);
         self.line_no = self.line_no.saturating_add(newlines);
@@ -453,29 +570,18 @@ impl<'a> Iterator for Groups<'a> {
     fn next(&mut self) -> Option<Value<'a>> {
         // The structure was validated when the line was parsed: `(` (after separators), then the
         // text up to `)` with an optional `*unit`.
-        let start = match self.rest.first() {
-            Some(b'(') => 0,
-            _ => crate::scan::find(self.rest, b'(')?,
-        };
+        // Groups are short: a plain byte loop beats the eight-byte search here.
+        let start = self.rest.iter().position(|&b| b == b'(')?;
         let inner = self.rest.get(start + 1..).unwrap_or(&[]);
-        let mut star = None;
-        let mut j = 0;
-        let close = loop {
-            match crate::scan::find_any(inner.get(j..).unwrap_or(&[]), [b')', b'*']) {
-                Some(k) if inner.get(j + k) == Some(&b'*') => {
-                    star.get_or_insert(j + k);
-                    j += k + 1;
-                }
-                Some(k) => break j + k,
-                None => break inner.len(),
-            }
-        };
-        let body = inner.get(..close).unwrap_or(&[]);
-        self.rest = inner.get(close + 1..).unwrap_or(&[]);
-        Some(match star {
-            Some(st) => Value { text: body.get(..st).unwrap_or(&[]), unit: body.get(st + 1..) },
-            None => Value { text: body, unit: None },
-        })
+        let p = inner.iter().position(|&b| b == b')' || b == b'*').unwrap_or(inner.len());
+        if inner.get(p) == Some(&b'*') {
+            let after = inner.get(p + 1..).unwrap_or(&[]);
+            let q = after.iter().position(|&b| b == b')').unwrap_or(after.len());
+            self.rest = after.get(q + 1..).unwrap_or(&[]);
+            return Some(Value { text: inner.get(..p).unwrap_or(&[]), unit: after.get(..q) });
+        }
+        self.rest = inner.get(p + 1..).unwrap_or(&[]);
+        Some(Value { text: inner.get(..p).unwrap_or(&[]), unit: None })
     }
 }
 
@@ -553,6 +659,44 @@ mod tests {
         assert_eq!(Obis::parse(b"1-0:1.8.256"), None);
         assert_eq!(Obis::parse(b"1-0:1..1"), None);
         assert_eq!(Obis::parse(b""), None);
+    }
+
+    /// Bytes that matter to the line parser, and some that do not.
+    const ALPHABET: &[u8] = b"()*\r\n .-:0123456789!/kWh";
+
+    const BASES: &[&[u8]] = &[
+        b"1-0:1.8.1(000576.239*kWh)\r\n0-0:96.14.0(0002)\r\n",
+        b"0-1:24.2.1(190320181003W)(00304.089*m3)\r\n",
+        b"0-0:96.13.0()\r\n(12)\n",
+        b"1-0:1.8.1*255(1*a*b)",
+        b"1-0:99.97.0()\n",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The fast path of `parse_line` gives exactly what the general parser gives, on lines
+        /// near the common shape and on random ones.
+        #[test]
+        fn simple_line_agrees_with_the_general_parser(
+            base in proptest::sample::select(BASES),
+            edits in proptest::collection::vec((0usize..64, proptest::sample::select(ALPHABET), 0u8..3), 0..4),
+        ) {
+            let mut line = base.to_vec();
+            for (at, b, op) in edits {
+                let at = at % (line.len() + 1);
+                match op {
+                    0 if at < line.len() => line[at] = b,
+                    1 => line.insert(at, b),
+                    _ if at < line.len() => { line.remove(at); }
+                    _ => {}
+                }
+            }
+            for start in 0..line.len().min(3) {
+                let fast = parse_line(&line, start, 7);
+                let general = parse_line_general(&line, start, 7);
+                proptest::prop_assert_eq!(fast, general, "{:?}", crate::fmt_bytes(&line));
+            }
+        }
     }
 
     #[test]

@@ -400,18 +400,24 @@ impl Timestamp {
             },
             _ => return None,
         };
-        let d: &[u8; 12] = s.get(..12)?.try_into().ok()?;
-        let pair = |h: u8, l: u8| -> Option<u8> {
-            let (h, l) = (h.wrapping_sub(b'0'), l.wrapping_sub(b'0'));
-            if h > 9 || l > 9 { None } else { Some(h * 10 + l) }
-        };
+        // Eight digits, then four, a word at a time: check that every byte is '0'..='9', then
+        // combine each pair (tens in the lower byte) into one byte.
+        let (Some(hi), Some(lo)) = (s.get(..8), s.get(8..12)) else { return None };
+        let mut w8 = [0u8; 8];
+        w8.copy_from_slice(hi);
+        let mut w4 = [0u8; 8];
+        if let Some(dst4) = w4.get_mut(..4) {
+            dst4.copy_from_slice(lo);
+        }
+        let a = pairs(u64::from_le_bytes(w8), 0x3030_3030_3030_3030)?;
+        let b = pairs(u64::from_le_bytes(w4), 0x3030_3030)?;
         Some(Timestamp {
-            year: pair(d[0], d[1])?,
-            month: pair(d[2], d[3])?,
-            day: pair(d[4], d[5])?,
-            hour: pair(d[6], d[7])?,
-            minute: pair(d[8], d[9])?,
-            second: pair(d[10], d[11])?,
+            year: a as u8,
+            month: (a >> 16) as u8,
+            day: (a >> 32) as u8,
+            hour: (a >> 48) as u8,
+            minute: b as u8,
+            second: (b >> 16) as u8,
             dst,
         })
     }
@@ -462,6 +468,22 @@ impl Timestamp {
     pub fn unix_seconds(&self) -> Option<i64> {
         Some(self.local_epoch_seconds()? - i64::from(self.cet_offset_seconds()?))
     }
+}
+
+/// `w` holds ASCII digits in the bytes where `zeros` has `0x30` (the others are zero). Returns
+/// a word whose byte 2k holds the two-digit number of bytes 2k and 2k+1 (odd bytes are
+/// garbage), or `None` if a byte is not a digit.
+#[inline(always)]
+fn pairs(w: u64, zeros: u64) -> Option<u64> {
+    let nib = zeros >> 4; // 0x03 per digit byte
+    let low = nib * 5; // 0x0F per digit byte
+    // Every byte 0x30..=0x3F, and its low nibble plus 6 does not reach 0x10 (so it is <= 9).
+    let x = w ^ zeros;
+    if w & !low != zeros || (x + nib * 2) & !low != 0 {
+        return None;
+    }
+    // Tens (lower byte) times 10 plus units (next byte): at most 99, no carry between bytes.
+    Some(x * 10 + (x >> 8))
 }
 
 fn days_in_month(y: u16, m: u8) -> u8 {
@@ -539,6 +561,32 @@ mod tests {
         assert_eq!(q.base(), (Fixed::new(2351, 0), "W"));
         let q = Quantity::new(Fixed::new(5, 1), Some(Unit::KWh));
         assert_eq!(q.base(), (Fixed::new(500, 0), "Wh"));
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time timestamp parser agrees with a byte-by-byte one.
+        #[test]
+        fn timestamp_parse_agrees_with_byte_by_byte(
+            digits in proptest::collection::vec(proptest::sample::select(&b"0123456789/:9@AWSw \xb9\x39"[..]), 10..15),
+        ) {
+            let reference = (|| {
+                let flag = match digits.len() {
+                    12 => None,
+                    13 => Some(match digits[12] { b'S' | b's' => Dst::Summer, b'W' | b'w' => Dst::Winter, _ => return None }),
+                    _ => return None,
+                };
+                let mut f = [0u8; 6];
+                for (k, v) in f.iter_mut().enumerate() {
+                    let (h, l) = (digits[2 * k], digits[2 * k + 1]);
+                    if !h.is_ascii_digit() || !l.is_ascii_digit() {
+                        return None;
+                    }
+                    *v = (h - b'0') * 10 + (l - b'0');
+                }
+                Some(Timestamp { year: f[0], month: f[1], day: f[2], hour: f[3], minute: f[4], second: f[5], dst: flag })
+            })();
+            proptest::prop_assert_eq!(Timestamp::parse(&digits), reference);
+        }
     }
 
     #[test]
