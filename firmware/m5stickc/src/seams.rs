@@ -6,7 +6,7 @@ use embedded_hal_async::i2c::{ErrorKind, NoAcknowledgeSource};
 use esp_hal::Async;
 use esp_hal::i2c::master::I2c;
 use firmware_app::seams::{Clock, Console, PowerError, PowerMonitor, PowerSample, SystemInfo};
-use firmware_axp192::{Axp192, Config as AxpConfig, Error as AxpError};
+use firmware_axp192::{Axp192, ChargeCurrent, Config as AxpConfig, Error as AxpError};
 
 /// embassy-time, driven by esp-rtos's timer: milliseconds since boot.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,5 +121,18 @@ impl PowerMonitor for Axp192Monitor {
             acin_present: m.power_status.acin_present && m.power_status.acin_usable,
             charging: m.charge_status.charging,
         })
+    }
+
+    /// The AXP192 charges at 100 mA at least, so a cap below that switches charging off;
+    /// otherwise the largest step not above the cap.
+    async fn set_charge_limit_ma(&mut self, ma: u16) -> Result<(), PowerError> {
+        if !self.ready {
+            self.init().await?;
+        }
+        if ma < ChargeCurrent::Ma100.milliamps() {
+            return self.axp.set_charging(false).await.map_err(power_error);
+        }
+        self.axp.set_charge_current(ChargeCurrent::at_most(ma)).await.map_err(power_error)?;
+        self.axp.set_charging(true).await.map_err(power_error)
     }
 }
