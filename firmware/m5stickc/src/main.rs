@@ -86,6 +86,19 @@ async fn main(spawner: Spawner) -> ! {
         }
     }
 
+    if config.transport.uses_wifi() && config.broker.as_ref().is_some_and(|b| b.tls) {
+        // The device has no TLS yet (net.rs); every connect would fail the same way.
+        let line = Line::new(now_ms(), "error")
+            .kv("kind", "config")
+            .kv("field", "broker")
+            .kv("detail", firmware_app::config::Problem::TlsUnsupported);
+        if config.transport.uses_ble() {
+            board_line(line);
+        } else {
+            halt(line).await;
+        }
+    }
+
     let io = match board::Io::new(peripherals.UART1, peripherals.I2C0, board::pins!(peripherals), config.rx_inverted) {
         Ok(io) => io,
         Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))).await,
