@@ -22,11 +22,11 @@ pub const NAME: &str = "esp32c3";
 
 // RAM budget. The ESP32's static data, bss and main stack share one 192 KiB segment, of which
 // the BLE controller reserves the first 64 KiB; its heap lives in the 96 KiB the ROM bootloader
-// used (`ram(reclaimed)`). The ESP32-C3 has one 320 KiB SRAM for all of it, with 64 KiB
-// reclaimed from the bootloader plus a heap in .bss.
+// used (`ram(reclaimed)`). On the ESP32-C3, IRAM code, data, bss and stack share 313 KiB, with
+// 64 KiB more reclaimed from the bootloader for the heap and a second heap in .bss.
 
 /// Readings the store-and-forward ring can hold while the broker is away (the configured
-/// `ring_capacity` may use fewer). About 220 bytes each.
+/// `ring_capacity` may use fewer). 200 bytes each.
 #[cfg(feature = "esp32")]
 pub const RING: usize = 128;
 #[cfg(feature = "esp32c3")]
