@@ -20,7 +20,7 @@
 //!   so a certificate from an unknown CA is reported as [`Error::UnknownIssuer`] whatever its dates.
 //!
 //! Supported: TLS 1.3 with TLS_AES_128_GCM_SHA256 and an ECDHE secp256r1 key exchange; ECDSA P-256
-//! and P-384 certificates (RSA with the `rsa` feature). Not checked: revocation, key usage, name
+//! certificates, P-384 with the `p384` feature (default), RSA with the `rsa` feature. Not checked: revocation, key usage, name
 //! constraints (certificates with a critical extension other than the usual ones are refused).
 #![no_std]
 
@@ -161,7 +161,8 @@ impl<'a> TrustAnchor<'a> {
     pub fn from_der(der: &'a [u8]) -> Result<Self, Error> {
         let cert = x509::parse(der).ok_or(Error::BadCa)?;
         match cert.key.kind {
-            x509::KeyKind::P256 | x509::KeyKind::P384 => Ok(Self { der }),
+            x509::KeyKind::P256 => Ok(Self { der }),
+            x509::KeyKind::P384 if cfg!(feature = "p384") => Ok(Self { der }),
             x509::KeyKind::Rsa if cfg!(feature = "rsa") => Ok(Self { der }),
             _ => Err(Error::BadCa),
         }

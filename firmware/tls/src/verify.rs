@@ -148,6 +148,7 @@ impl<'a> Verifier<'a> {
         let key = self.leaf_key.get(..self.leaf_key_len).ok_or(Error::Handshake)?;
         let result = match (verify.signature_scheme, self.leaf_kind) {
             (SignatureScheme::EcdsaSecp256r1Sha256, KeyKind::P256) => x509::verify_p256(key, msg, verify.signature, true),
+            #[cfg(feature = "p384")]
             (SignatureScheme::EcdsaSecp384r1Sha384, KeyKind::P384) => x509::verify_p384(key, msg, verify.signature, true),
             #[cfg(feature = "rsa")]
             (SignatureScheme::RsaPssRsaeSha256, KeyKind::Rsa) => x509::verify_rsa_pss(key, false, false, msg, verify.signature),

@@ -351,6 +351,7 @@ pub(crate) enum SigError {
 pub(crate) fn verify_cert_signature(issuer_key: &PublicKey<'_>, cert: &Certificate<'_>) -> Result<(), SigError> {
     match (issuer_key.kind, cert.sig_alg) {
         (KeyKind::P256, SigAlg::EcdsaSha256) => verify_p256(issuer_key.key, cert.tbs, cert.signature, true),
+        #[cfg(feature = "p384")]
         (KeyKind::P384, SigAlg::EcdsaSha384) => verify_p384(issuer_key.key, cert.tbs, cert.signature, true),
         (KeyKind::Rsa, SigAlg::RsaPkcs1Sha256 | SigAlg::RsaPkcs1Sha384 | SigAlg::RsaPkcs1Sha512) => {
             rsa_pkcs1(issuer_key.key, cert.sig_alg, cert.tbs, cert.signature)
@@ -367,6 +368,7 @@ pub(crate) fn verify_p256(key: &[u8], msg: &[u8], sig: &[u8], der_sig: bool) -> 
     key.verify(msg, &sig).map_err(|_| SigError::Invalid)
 }
 
+#[cfg(feature = "p384")]
 pub(crate) fn verify_p384(key: &[u8], msg: &[u8], sig: &[u8], der_sig: bool) -> Result<(), SigError> {
     use p384::ecdsa::{Signature, VerifyingKey, signature::Verifier};
     let key = VerifyingKey::from_sec1_bytes(key).map_err(|_| SigError::Invalid)?;

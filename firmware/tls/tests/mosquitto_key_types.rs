@@ -1,6 +1,7 @@
-//! RSA brokers (the usual `openssl req -newkey rsa:2048` setup from mosquitto's documentation):
-//! with the `rsa` feature the device connects; without it, an RSA CA is refused when it is loaded,
-//! with a clear error, instead of failing every handshake later.
+//! Brokers with other key types. RSA-2048 (the usual `openssl req -newkey rsa:2048` setup from
+//! mosquitto's documentation): with the `rsa` feature the device connects; without it, an RSA CA
+//! is refused when it is loaded, with a clear error, instead of failing every handshake later.
+//! P-384 (the `p384` feature, on by default): connects.
 
 mod support;
 
@@ -75,4 +76,44 @@ async fn rsa_broker_connects_with_the_rsa_feature() {
             (got, want) => panic!("got {:?}, want {want:?}", got.map(|_| ())),
         }
     }
+}
+
+/// A broker whose CA and certificate use NIST P-384 (ECDSA with SHA-384 signatures, and a P-384
+/// CertificateVerify in the handshake).
+#[cfg(feature = "p384")]
+#[tokio::test]
+async fn p384_broker_connects() {
+    use embedded_io_adapters::tokio_1::FromTokio;
+    use firmware_tls::{Buffers, Options};
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, PKCS_ECDSA_P384_SHA384};
+    use std::net::Ipv4Addr;
+    use tokio::net::TcpStream;
+
+    let mut pki = Pki::generate();
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(p, KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).expect("key")).expect("ca");
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).expect("key");
+    let leaf = CertificateParams::new(vec!["localhost".to_string()]).expect("params").signed_by(&key, &ca).expect("leaf");
+    let dir = pki.dir.path().to_path_buf();
+    std::fs::write(dir.join("p384.crt"), leaf.pem()).expect("write");
+    std::fs::write(dir.join("p384.key"), key.serialize_pem()).expect("write");
+    pki.good = ServerCert { cert: dir.join("p384.crt"), key: dir.join("p384.key") };
+    let password = device_password();
+    let broker = Mosquitto::start(&pki, &password);
+
+    let mut bufs = Box::new(Buffers::<{ firmware_tls::RECORD_BUFFER_MAX }, 4096>::new());
+    let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, broker.good_port)).await.expect("tcp");
+    let options = Options {
+        ca: TrustAnchor::from_der(ca.der()).expect("P-384 CA loads"),
+        server_name: "localhost",
+        now_unix_s: now_unix(),
+        max_fragment_length: None,
+    };
+    let stream = tokio::time::timeout(STEP, bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng))
+        .await
+        .expect("handshake timed out")
+        .expect("P-384 handshake");
+    let mut device = Mqtt::new(stream);
+    assert_eq!(device.connect(DEVICE, DEVICE_USER, &password).await, Received::ConnAck(0));
 }
