@@ -29,6 +29,69 @@ pub const MBUS_CHANNELS: usize = 4;
 /// Bytes as written by the meter (not necessarily UTF-8: headers can hold 0x02 or 0xAB).
 pub type Bytes<const N: usize> = Vec<u8, N>;
 
+/// `digits[.digits]` (1..=18 digits) at the start of `s`: the raw value, the decimals and the
+/// length. `None` for anything [`Fixed::parse`] would read differently (a sign, no digit before
+/// the point, too many digits) so the caller falls back to the general decoder.
+#[inline(always)]
+fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
+    let mut raw: i64 = 0;
+    let mut n = 0usize;
+    for &b in s {
+        let v = b.wrapping_sub(b'0');
+        if v > 9 {
+            break;
+        }
+        raw = raw.wrapping_mul(10).wrapping_add(i64::from(v));
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let mut len = n;
+    let mut decimals = 0usize;
+    if s.get(n) == Some(&b'.') {
+        for &b in s.get(n + 1..)? {
+            let v = b.wrapping_sub(b'0');
+            if v > 9 {
+                break;
+            }
+            raw = raw.wrapping_mul(10).wrapping_add(i64::from(v));
+            decimals += 1;
+        }
+        if decimals == 0 {
+            return None;
+        }
+        len = n + 1 + decimals;
+    }
+    if n + decimals > 18 {
+        return None;
+    }
+    Some((raw, decimals as u8, len))
+}
+
+/// Bytes that end or split a group's text: `)`, `*`, `(`, line feed.
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b')' as usize] = true;
+    t[b'*' as usize] = true;
+    t[b'(' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
+/// After a line's last `)`: an optional CR, then a line feed not followed by a continuation
+/// `(`, or the end of the body. Returns the length up to the next line and the line ends
+/// consumed, as the line parser counts them; `None` for anything else.
+#[inline(always)]
+fn line_end(s: &[u8]) -> Option<(usize, u16)> {
+    let k = usize::from(s.first() == Some(&b'\r'));
+    match s.get(k) {
+        None => Some((s.len(), 0)),
+        Some(b'\n') if s.get(k + 1) != Some(&b'(') => Some((k + 1, 1)),
+        _ => None,
+    }
+}
+
 /// One entry of the power-failure event log (`1-0:99.97.0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PowerFailure {
@@ -277,18 +340,243 @@ impl Reading {
 
     /// Like [`Reading::decode`] but overwrites `self` in place (no large value on the stack).
     pub fn fill(&mut self, telegram: &Telegram<'_>) {
-        *self = Reading::default();
+        self.reset();
         let h = telegram.header();
         let h = h.get(..HEADER_CAP.min(h.len())).unwrap_or(&[]);
         let _ = self.header.extend_from_slice(h);
         telegram.lines().for_each_fast(
             self,
+            |r, bytes| r.direct(bytes),
             |r, line| r.object(line),
             |r, line| match line {
                 Ok(line) => r.object(&line),
                 Err(e) => r.issue(None, e.line, IssueKind::MalformedLine),
             },
         );
+    }
+
+    /// Sets every field to its default, writing only what is needed (not the 4 KiB of storage).
+    /// The destructuring makes a field added later a compile error here until it is reset.
+    fn reset(&mut self) {
+        let Reading {
+            header,
+            version,
+            be_version,
+            timestamp,
+            equipment_id,
+            meter_serial,
+            device_name,
+            energy_import,
+            energy_export,
+            reactive_energy_import,
+            reactive_energy_export,
+            tariff,
+            power_import,
+            power_export,
+            reactive_power_import,
+            reactive_power_export,
+            apparent_power_import,
+            apparent_power_export,
+            power_factor,
+            frequency,
+            threshold,
+            switch_position,
+            power_failures,
+            long_power_failures,
+            power_failure_log,
+            voltage_sags,
+            voltage_swells,
+            text_message,
+            text_code,
+            voltage,
+            current,
+            power_import_phase,
+            power_export_phase,
+            fuse_threshold,
+            average_demand,
+            max_demand_month,
+            max_demand_history,
+            mbus,
+            unknown_objects,
+            issues,
+            issue_count,
+        } = self;
+        header.clear();
+        *version = None;
+        *be_version = None;
+        *timestamp = None;
+        *equipment_id = None;
+        *meter_serial = None;
+        *device_name = None;
+        *energy_import = [None; 5];
+        *energy_export = [None; 5];
+        *reactive_energy_import = [None; 5];
+        *reactive_energy_export = [None; 5];
+        *tariff = None;
+        *power_import = None;
+        *power_export = None;
+        *reactive_power_import = None;
+        *reactive_power_export = None;
+        *apparent_power_import = None;
+        *apparent_power_export = None;
+        *power_factor = None;
+        *frequency = None;
+        *threshold = None;
+        *switch_position = None;
+        *power_failures = None;
+        *long_power_failures = None;
+        *power_failure_log = None;
+        *voltage_sags = [None; 3];
+        *voltage_swells = [None; 3];
+        *text_message = None;
+        *text_code = None;
+        *voltage = [None; 3];
+        *current = [None; 3];
+        *power_import_phase = [None; 3];
+        *power_export_phase = [None; 3];
+        *fuse_threshold = [None; 3];
+        *average_demand = None;
+        *max_demand_month = None;
+        *max_demand_history = None;
+        for m in mbus.iter_mut() {
+            *m = None;
+        }
+        *unknown_objects = 0;
+        issues.clear();
+        *issue_count = 0;
+    }
+
+    /// A reading whose slot for `o` holds a quantity of dimension `dim`: the slot and `dim`.
+    /// Must agree with [`Reading::object`] (the arms there that call `q1`).
+    #[inline(always)]
+    fn quantity_slot(&mut self, o: Obis) -> Option<(&mut Option<Quantity>, Dimension)> {
+        use Dimension as D;
+        if o.a != 1 || o.b > 1 {
+            return None;
+        }
+        let phase = |c: u8, base: u8| -> Option<usize> {
+            match c.checked_sub(base)? {
+                0 => Some(0),
+                20 => Some(1),
+                40 => Some(2),
+                _ => None,
+            }
+        };
+        Some(match (o.c, o.d, o.e) {
+            (c @ 1..=4, 8, e @ 0..=4) => {
+                let arr = match c {
+                    1 => &mut self.energy_import,
+                    2 => &mut self.energy_export,
+                    3 => &mut self.reactive_energy_import,
+                    _ => &mut self.reactive_energy_export,
+                };
+                (arr.get_mut(usize::from(e))?, if c <= 2 { D::Energy } else { D::ReactiveEnergy })
+            }
+            (1, 7, 0) => (&mut self.power_import, D::Power),
+            (2, 7, 0) => (&mut self.power_export, D::Power),
+            (3, 7, 0) => (&mut self.reactive_power_import, D::ReactivePower),
+            (4, 7, 0) => (&mut self.reactive_power_export, D::ReactivePower),
+            (9, 7, 0) => (&mut self.apparent_power_import, D::ApparentPower),
+            (10, 7, 0) => (&mut self.apparent_power_export, D::ApparentPower),
+            (14, 7, 0) => (&mut self.frequency, D::Frequency),
+            (1, 4, 0) => (&mut self.average_demand, D::Power),
+            (c @ (32 | 52 | 72), 7, 0) => (self.voltage.get_mut(phase(c, 32)?)?, D::Voltage),
+            (c @ (31 | 51 | 71), 7, 0) => (self.current.get_mut(phase(c, 31)?)?, D::Current),
+            (c @ (21 | 41 | 61), 7, 0) => (self.power_import_phase.get_mut(phase(c, 21)?)?, D::Power),
+            (c @ (22 | 42 | 62), 7, 0) => (self.power_export_phase.get_mut(phase(c, 22)?)?, D::Power),
+            (c, 4, 0) => (self.fuse_threshold.get_mut(phase(c, 31)?)?, D::Current),
+            _ => return None,
+        })
+    }
+
+    /// The common lines decoded straight from their bytes, in one pass: a quantity
+    /// `OBIS(digits[.digits]*unit)` in a unit of the right dimension, or a count `OBIS(digits)`,
+    /// followed by the line end. Returns where the next line starts and the line ends consumed,
+    /// or `None` (nothing written) for anything else, which [`Reading::object`] then decodes:
+    /// whenever this writes a value it is the one `object` would write (and `object` would record
+    /// no issue). Checked against `object` by a property test.
+    #[inline(always)]
+    fn direct(&mut self, s: &[u8]) -> Option<(usize, u16)> {
+        let mut i = 0usize;
+        let o = crate::telegram::obis_prefix(s, &mut i)?;
+        let body = s.get(i + 1..)?;
+        if (o.a, o.c, o.d, o.e) == (1, 99, 97, 0) && o.b <= 1 {
+            let (rest, next, newlines) = self.direct_failure_log(body)?;
+            return Some((s.len() - rest.len() + next, newlines));
+        }
+        let (raw, decimals, n) = number(body)?;
+        let after = match body.get(n) {
+            Some(b'*') => {
+                let (slot, dim) = self.quantity_slot(o)?;
+                let u = body.get(n + 1..)?;
+                let q = u.iter().position(|&b| b == b')')?;
+                let unit = Unit::parse(u.get(..q)?)?;
+                if unit.dimension() != dim {
+                    return None;
+                }
+                let (next, newlines) = line_end(u.get(q + 1..)?)?;
+                *slot = Some(Quantity::new(Fixed::new(raw, decimals), Some(unit)));
+                return Some((s.len() - u.len() + q + 1 + next, newlines));
+            }
+            Some(b')') if decimals == 0 && n <= 10 => body.get(n + 1..)?,
+            _ => return None,
+        };
+        let v = u32::try_from(raw).ok()?;
+        let c = match (o.a, o.b, o.c, o.d, o.e) {
+            (0, 0, 96, 7, 21) => &mut self.power_failures,
+            (0, 0, 96, 7, 9) => &mut self.long_power_failures,
+            (1, 0 | 1, c @ (32 | 52 | 72), d @ (32 | 36), 0) => {
+                let arr = if d == 32 { &mut self.voltage_sags } else { &mut self.voltage_swells };
+                arr.get_mut(usize::from((c - 32) / 20))?
+            }
+            _ => return None,
+        };
+        let (next, newlines) = line_end(after)?;
+        *c = Some(v);
+        Some((s.len() - after.len() + next, newlines))
+    }
+
+    /// `1-0:99.97.0` when every entry is well formed: `n)(0-0:96.7.19)` then `n` pairs
+    /// `(timestamp)(seconds[*s])`, all fitting the log; `body` starts after the first `(`.
+    /// Returns the bytes after the last `)` and the [`line_end`] after them, or `None` (nothing
+    /// written) for anything else, which [`Reading::failure_log`] then handles with its issues.
+    #[inline(never)]
+    fn direct_failure_log<'b>(&mut self, body: &'b [u8]) -> Option<(&'b [u8], usize, u16)> {
+        let (count, decimals, n) = number(body)?;
+        if decimals != 0 || n > 10 || count == 0 || count > FAILURE_LOG_CAP as i64 {
+            return None;
+        }
+        // `)(` and the profile's OBIS reference (no unit).
+        let rest = body.get(n..)?.strip_prefix(b")(")?;
+        let close = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        if rest.get(close) != Some(&b')') {
+            return None;
+        }
+        Obis::parse(rest.get(..close)?)?;
+        let mut rest = rest.get(close + 1..)?;
+        let mut log = Vec::new();
+        for _ in 0..count {
+            // `(timestamp)`: 12 or 13 bytes.
+            let group = rest.strip_prefix(b"(")?;
+            let close = group.iter().take(14).position(|&b| SPECIAL[usize::from(b)])?;
+            if group.get(close) != Some(&b')') {
+                return None;
+            }
+            let end = Timestamp::parse(group.get(..close)?)?;
+            // `(seconds)` or `(seconds*s)`.
+            let group = group.get(close + 1..)?.strip_prefix(b"(")?;
+            let (duration, decimals, n) = number(group)?;
+            let after = match (decimals, group.get(n..)?) {
+                (0, [b')', after @ ..]) => after,
+                (0, [b'*', b's' | b'S', b')', after @ ..]) => after,
+                _ => return None,
+            };
+            log.push(PowerFailure { end, duration_s: u64::try_from(duration).ok()? }).ok()?;
+            rest = after;
+        }
+        let (next, newlines) = line_end(rest)?;
+        self.power_failure_log = Some(log);
+        Some((rest, next, newlines))
     }
 
     /// Records an issue.
@@ -673,6 +961,89 @@ impl Reading {
                 timestamp: ts,
                 value: Quantity::new(value, unit),
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `Reading::fill` without the one-pass decoder: every line through the iterator and
+    /// `object`, the reference the fast paths must agree with.
+    fn fill_generic(r: &mut Reading, telegram: &Telegram<'_>) {
+        *r = Reading::default();
+        let h = telegram.header();
+        let _ = r.header.extend_from_slice(h.get(..HEADER_CAP.min(h.len())).unwrap_or(&[]));
+        for line in telegram.lines() {
+            match line {
+                Ok(line) => r.object(&line),
+                Err(e) => r.issue(None, e.line, IssueKind::MalformedLine),
+            }
+        }
+    }
+
+    fn fixtures() -> &'static [std::vec::Vec<u8>] {
+        static ALL: std::sync::OnceLock<std::vec::Vec<std::vec::Vec<u8>>> = std::sync::OnceLock::new();
+        ALL.get_or_init(load)
+    }
+
+    fn load() -> std::vec::Vec<std::vec::Vec<u8>> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/telegrams");
+        let mut v: std::vec::Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+            .map(|p| std::fs::read(p).unwrap())
+            .filter(|b| b.first() == Some(&b'/'))
+            .collect();
+        v.sort();
+        assert!(v.len() > 40);
+        v
+    }
+
+    fn agree(bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(t) = Telegram::parse_unterminated(bytes) {
+            let mut fast = Reading::default();
+            fast.fill(&t);
+            let mut generic = Reading::default();
+            fill_generic(&mut generic, &t);
+            prop_assert_eq!(fast, generic, "{:?}", crate::fmt_bytes(bytes));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn one_pass_decoder_agrees_on_every_fixture() {
+        for f in fixtures() {
+            agree(f).unwrap();
+        }
+    }
+
+    /// Bytes that change how a line reads.
+    const ALPHABET: &[u8] = b"()*.\r\n 0123456789-:sSWkVA!";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The one-pass decoder (`Reading::direct`) and the line-by-line decoder give the same
+        /// reading on fixtures with a few bytes replaced, inserted or removed.
+        #[test]
+        fn one_pass_decoder_agrees_with_object_on_mutated_fixtures(
+            idx in any::<prop::sample::Index>(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(ALPHABET), 0u8..3), 1..6),
+        ) {
+            let mut t = idx.get(fixtures()).clone();
+            for (at, b, op) in edits {
+                let at = at.index(t.len());
+                match op {
+                    0 => t[at] = b,
+                    1 => t.insert(at, b),
+                    _ if at > 0 => { t.remove(at); }
+                    _ => {}
+                }
+            }
+            agree(&t)?;
         }
     }
 }

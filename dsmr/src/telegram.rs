@@ -427,7 +427,7 @@ fn parse_line_general(bytes: &[u8], start: usize, line_no: u16) -> (Option<Line<
 
 /// Parses the OBIS reference at the start of `s` up to its `(`; `i` ends at the `(`.
 #[inline(always)]
-fn obis_prefix(s: &[u8], i: &mut usize) -> Option<Obis> {
+pub(crate) fn obis_prefix(s: &[u8], i: &mut usize) -> Option<Obis> {
     let a = field(s, i)?;
     expect(s, i, b'-')?;
     let b = field(s, i)?;
@@ -479,17 +479,25 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// Calls `f` with each line that has the common shape `OBIS(text[*unit])...` and `g` with every
-    /// other line or line error, in order; the same lines as the iterator, without building an
-    /// `Option<Result<..>>` per line.
+    /// Goes through the same lines as the iterator, without building an `Option<Result<..>>` per
+    /// line: gives each line's bytes to `direct` first; when that returns `None`, calls `f` with
+    /// a line that has the common shape `OBIS(text[*unit])...`, or `g` with any other line or
+    /// line error.
     #[inline(always)]
     pub(crate) fn for_each_fast<S>(
         mut self,
         state: &mut S,
+        direct: impl Fn(&mut S, &'a [u8]) -> Option<(usize, u16)>,
         f: impl Fn(&mut S, &Line<'a>),
         g: impl Fn(&mut S, Result<Line<'a>, LineError<'a>>),
     ) {
         while let Some(rest) = self.skip_blank() {
+            // `direct` decodes the line itself when it can and says where the next one starts.
+            if let Some((next, newlines)) = direct(state, rest) {
+                self.line_no = self.line_no.saturating_add(newlines);
+                self.rest = rest.get(next..).unwrap_or(&[]);
+                continue;
+            }
             if let Some((l, _, next, newlines)) = simple_line(rest, self.line_no) {
                 f(state, &l);
                 self.line_no = self.line_no.saturating_add(newlines);

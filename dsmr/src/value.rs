@@ -56,39 +56,31 @@ impl Fixed {
             Some((b'+', rest)) => (false, rest),
             _ => (false, s),
         };
-        // 18 digits and a point at most, so `raw` cannot overflow.
-        if d.is_empty() || d.len() > 19 {
+        // One pass: digits and at most one point. More than 18 digits is refused below; the
+        // wrapping arithmetic only matters for those (19 digits can exceed `i64`).
+        if d.len() > 19 {
             return None;
         }
         let mut raw: i64 = 0;
-        let mut i = 0usize;
-        while let Some(&b) = d.get(i) {
+        let mut dot = usize::MAX;
+        for (k, &b) in d.iter().enumerate() {
             let v = b.wrapping_sub(b'0');
-            if v > 9 {
-                break;
-            }
-            raw = raw * 10 + i64::from(v);
-            i += 1;
-        }
-        let int_digits = i;
-        let mut decimals = 0usize;
-        if d.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while let Some(&b) = d.get(i) {
-                let v = b.wrapping_sub(b'0');
-                if v > 9 {
-                    break;
-                }
-                raw = raw * 10 + i64::from(v);
-                i += 1;
-            }
-            decimals = i - start;
-            if decimals == 0 {
+            if v <= 9 {
+                raw = raw.wrapping_mul(10).wrapping_add(i64::from(v));
+            } else if b == b'.' && dot == usize::MAX {
+                dot = k;
+            } else {
                 return None;
             }
         }
-        if i != d.len() || int_digits + decimals == 0 || int_digits + decimals > 18 {
+        let (digits, decimals) = match d.len().checked_sub(1) {
+            None => return None,
+            Some(_) if dot == usize::MAX => (d.len(), 0),
+            // A point must be followed by a digit (`1.` is refused).
+            Some(last) if dot == last => return None,
+            Some(last) => (last, last - dot),
+        };
+        if digits == 0 || digits > 18 {
             return None;
         }
         Some(Fixed { raw: if neg { -raw } else { raw }, decimals: decimals as u8 })
@@ -553,6 +545,39 @@ mod tests {
         assert_eq!(Fixed::new(-12345, 4).rescale(3), Some(-1235));
         assert!(Fixed::new(150, 2).same_value(Fixed::new(15, 1)));
         assert_eq!(std::format!("{}", Fixed::new(-5, 3)), "-0.005");
+    }
+
+    /// The digit-by-digit definition `Fixed::parse` must agree with.
+    fn fixed_reference(s: &[u8]) -> Option<Fixed> {
+        let (neg, d) = match s.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, s),
+        };
+        let (int, frac) = match d.iter().position(|&b| b == b'.') {
+            Some(p) => (&d[..p], Some(&d[p + 1..])),
+            None => (d, None),
+        };
+        let all_digits = |x: &[u8]| x.iter().all(u8::is_ascii_digit);
+        if !all_digits(int) || frac.is_some_and(|f| f.is_empty() || !all_digits(f)) {
+            return None;
+        }
+        let frac = frac.unwrap_or(&[]);
+        let n = int.len() + frac.len();
+        if n == 0 || n > 18 {
+            return None;
+        }
+        let raw = int.iter().chain(frac).fold(0i64, |a, &b| a * 10 + i64::from(b - b'0'));
+        Some(Fixed::new(if neg { -raw } else { raw }, frac.len() as u8))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fixed_parse_agrees_with_the_definition(
+            s in proptest::collection::vec(proptest::sample::select(&b"0123456789999..-+e "[..]), 0..24),
+        ) {
+            proptest::prop_assert_eq!(Fixed::parse(&s), fixed_reference(&s), "{:?}", crate::fmt_bytes(&s));
+        }
     }
 
     #[test]
