@@ -43,7 +43,6 @@ struct Shared<const RING: usize> {
     power_pending: bool,
     have_power: bool,
     inflight_seq: Option<u32>,
-    inflight_evicted: bool,
     /// Power policy's verdict: may the radio be used for WiFi now?
     wifi_allowed: bool,
     /// The firmware's load state, forwarded to the power monitor by the power loop.
@@ -57,20 +56,31 @@ struct Shared<const RING: usize> {
 }
 
 impl<const RING: usize> Shared<RING> {
-    /// Queues a reading, dropping the oldest when full. Returns the seq of a dropped reading.
+    /// Queues a reading. When the ring is full the oldest reading that is not in flight is
+    /// dropped (and counted); returns its seq.
     fn enqueue(&mut self, r: Reading) -> Option<u32> {
+        let inflight_front = self.inflight_seq.is_some() && self.ring.front().map(|x| x.seq) == self.inflight_seq;
+        let queued = self.ring.len() - usize::from(inflight_front);
         let mut dropped = None;
-        if self.ring.len() >= self.ring_cap || self.ring.is_full() {
-            let old = self.ring.pop_front();
-            if let Some(old) = old {
-                self.diag.ring_dropped = self.diag.ring_dropped.wrapping_add(1);
-                if self.inflight_seq == Some(old.seq) {
-                    self.inflight_evicted = true;
+        if queued >= self.ring_cap || self.ring.is_full() {
+            dropped = if inflight_front {
+                let first = self.ring.pop_front();
+                let old = self.ring.pop_front();
+                if let Some(f) = first {
+                    let _ = self.ring.push_front(f);
                 }
-                dropped = Some(old.seq);
-            }
+                old.map(|o| o.seq)
+            } else {
+                self.ring.pop_front().map(|o| o.seq)
+            };
         }
-        let _ = self.ring.push_back(r);
+        if let Err(r) = self.ring.push_back(r) {
+            // Only with a one-slot ring whose reading is in flight: the new one cannot wait.
+            dropped = Some(r.seq);
+        }
+        if dropped.is_some() {
+            self.diag.ring_dropped = self.diag.ring_dropped.wrapping_add(1);
+        }
         let depth = self.ring.len() as u32;
         if depth > self.diag.queue_high_water {
             self.diag.queue_high_water = depth;
@@ -78,23 +88,19 @@ impl<const RING: usize> Shared<RING> {
         dropped
     }
 
-    /// The broker acknowledged the reading `seq`.
+    /// The broker acknowledged the reading `seq` (or it was written at QoS 0).
     fn acked(&mut self, seq: u32) {
         if self.ring.front().map(|r| r.seq) == Some(seq) {
             let _ = self.ring.pop_front();
-        } else if self.inflight_evicted {
-            // Counted as dropped when it was evicted while in flight, but it did arrive.
-            self.diag.ring_dropped = self.diag.ring_dropped.saturating_sub(1);
         }
         self.inflight_seq = None;
-        self.inflight_evicted = false;
         self.diag.published = self.diag.published.wrapping_add(1);
     }
 }
 
 /// All of the application's memory, provided by the caller (a `static` on the device) so nothing
-/// is allocated. `RING` is the compiled capacity of the store-and-forward ring; the configured
-/// `ring_capacity` may use less of it.
+/// is allocated. `RING` is the ring's storage in readings: one slot holds the reading in flight,
+/// so at most `RING - 1` wait (the configured `ring_capacity` may use fewer).
 pub struct Memory<const RING: usize> {
     shared: RefCell<Shared<RING>>,
     reader: P1Reader,
@@ -135,7 +141,6 @@ impl<const RING: usize> Memory<RING> {
                 power_pending: false,
                 have_power: false,
                 inflight_seq: None,
-                inflight_evicted: false,
                 wifi_allowed: true,
                 load: LoadState::Boot,
                 latest: None,
@@ -264,7 +269,7 @@ where
 {
     let Board { mut p1, mut data_request, mut link, mut net, clock, mut power, console, system } = board;
     let Memory { shared, reader, scratch, chunk, tx, rx, wake, load_changed, ble_wake } = memory;
-    shared.borrow_mut().ring_cap = (config.ring_capacity as usize).clamp(1, RING);
+    shared.borrow_mut().ring_cap = (config.ring_capacity as usize).clamp(1, RING.saturating_sub(1).max(1));
     let console = RefCell::new(console);
     let ctx = Ctx { cfg: config, clock: &clock, console: &console, system: &system, shared, wake, load_changed, ble_wake };
 
@@ -694,7 +699,6 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
             let mut sh = ctx.shared.borrow_mut();
             sh.diag.mqtt_failures += 1;
             sh.inflight_seq = None;
-            sh.inflight_evicted = false;
         }
         let delay = backoff.next_delay();
         let l = ctx.line("mqtt").kv("state", "disconnected");

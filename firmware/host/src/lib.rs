@@ -13,3 +13,6 @@ pub mod seams;
 /// Compiled capacity of the store-and-forward ring on the host (the configured `ring_capacity`
 /// may use less).
 pub const HOST_RING: usize = 16_384;
+
+/// Slots of the ring's storage: one more than [`HOST_RING`] for the reading in flight.
+pub const HOST_RING_SLOTS: usize = HOST_RING + 1;

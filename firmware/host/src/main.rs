@@ -18,7 +18,7 @@ use firmware_host::config_file::{self, FieldLines};
 use firmware_host::seams::{
     DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, UdpRadio, VirtualLink,
 };
-use firmware_host::HOST_RING;
+use firmware_host::{HOST_RING, HOST_RING_SLOTS};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
@@ -197,7 +197,7 @@ async fn firmware(cfg: Config, port: P1Port, radio: Option<UdpRadio>, scale: f64
     let clock = ScaledClock::new(scale);
     let (wifi_tx, wifi_rx) = watch::channel(true);
     let (supply_tx, supply_rx) = watch::channel(true);
-    let mut memory: Memory<HOST_RING> = Memory::new();
+    let mut memory: Memory<HOST_RING_SLOTS> = Memory::new();
     let board = Board {
         p1: port,
         data_request: DataRequestPin::default(),

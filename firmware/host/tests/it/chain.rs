@@ -9,12 +9,16 @@ const SCALE: u32 = 20;
 const TICK: Duration = Duration::from_millis(1000 / SCALE as u64);
 
 fn device(port: &MeterPort, broker_port: u16, id: &str, extra: &[&str]) -> Device {
+    device_env(port, broker_port, id, extra, &[])
+}
+
+fn device_env(port: &MeterPort, broker_port: u16, id: &str, extra: &[&str], env: &[(&str, &str)]) -> Device {
     let broker = format!("mqtt://127.0.0.1:{broker_port}");
     let scale = SCALE.to_string();
     let mut args = vec!["--p1", &port.path, "--broker", &broker, "--device-id", id, "--time-scale", &scale];
     args.extend_from_slice(&["--set", "reconnect_max_ms=8000", "--set", "diag_interval_s=5", "--set", "keepalive_s=10"]);
     args.extend_from_slice(extra);
-    Device::start(&args)
+    Device::start_env(&args, env)
 }
 
 fn states(msgs: &[Msg]) -> Vec<serde_json::Value> {
@@ -131,15 +135,23 @@ fn small_ring_drops_oldest_and_counts_them() {
     assert_eq!(overflow_lines, dropped, "one console line per dropped reading");
 }
 
-/// Raw telegrams are published unchanged; WiFi drops are survived like broker outages; HA's
-/// birth message (and garbage on its topic) is handled.
+/// Raw telegrams are published unchanged, per-field topics carry the state's values; WiFi drops
+/// are survived like broker outages; HA's birth message (and garbage on its topic) is handled; a
+/// silent meter is reported; the MQTT password never appears on the console or in a payload.
 #[test]
 fn raw_telegrams_wifi_drop_and_ha_birth() {
     let broker_port = start_rumqttd();
     let id = "it-raw";
     let sub = Subscriber::start(broker_port, "#");
     let mut port = MeterPort::open();
-    let mut dev = device(&port, broker_port, id, &["--raw-telegrams"]);
+    const SECRET: &str = "s3cret-pw-4711";
+    let mut dev = device_env(
+        &port,
+        broker_port,
+        id,
+        &["--raw-telegrams", "--per-field-topics", "--username", "gw", "--password-env", "IT_MQTT_PW"],
+        &[("IT_MQTT_PW", SECRET)],
+    );
     dev.wait_line(&["ev=mqtt", "state=connected"], Duration::from_secs(10));
     let mut meter = Meter::am550(3);
     let mut raws = Vec::new();
@@ -189,6 +201,24 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
         assert_eq!(d["availability_topic"], format!("p1/{id}/status"));
         assert!(m.retain || d.get("unique_id").is_some());
     }
+
+    // Per-field topics carry the same values as the state document.
+    let last_state = states(&msgs).last().cloned().unwrap();
+    let field = msgs.iter().rev().find(|m| m.topic == format!("p1/{id}/power_import")).expect("per-field topic");
+    assert_eq!(String::from_utf8_lossy(&field.payload), last_state["power_import_w"].to_string());
+
+    // The meter goes quiet: reported once its silence exceeds meter_silent_s (10 s meter time).
+    dev.wait_line(&["ev=error", "kind=meter_silent"], Duration::from_secs(5));
+    sub.collect_until(
+        Duration::from_secs(10),
+        |m| m.iter().filter(|m| m.topic.ends_with("/diag")).any(|d| d.json()["meter_silent"] == true),
+        &mut msgs,
+    );
+
+    // Credentials never leave the device in clear text except in CONNECT.
+    let console = dev.lines().join("\n");
+    assert!(!console.contains(SECRET), "password on the console");
+    assert!(msgs.iter().all(|m| !String::from_utf8_lossy(&m.payload).contains(SECRET)), "password in a payload");
 }
 
 /// Interop: the same chain against mosquitto (Debian package), started on a free loopback port.

@@ -259,8 +259,14 @@ pub struct Device {
 impl Device {
     /// Starts `virtual-m5stickc` with `args`.
     pub fn start(args: &[&str]) -> Device {
+        Self::start_env(args, &[])
+    }
+
+    /// Starts `virtual-m5stickc` with `args` and extra environment variables.
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Device {
         let mut child = Command::new(env!("CARGO_BIN_EXE_virtual-m5stickc"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -337,7 +343,10 @@ pub struct MeterPort {
 impl MeterPort {
     /// A fresh pty pair.
     pub fn open() -> MeterPort {
-        let (master, slave) = TTYPort::pair().unwrap();
+        let (mut master, slave) = TTYPort::pair().unwrap();
+        // A write blocks while the device has not read the previous bytes (the pty buffer is
+        // small); that is backpressure, not a failure, up to this long.
+        master.set_timeout(Duration::from_secs(30)).unwrap();
         let path = slave.name().unwrap();
         MeterPort { master, _slave: slave, path }
     }
