@@ -34,39 +34,74 @@ pub type Bytes<const N: usize> = Vec<u8, N>;
 /// the point, too many digits) so the caller falls back to the general decoder.
 #[inline(always)]
 fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
-    let mut raw: i64 = 0;
-    let mut n = 0usize;
-    for &b in s {
-        let v = b.wrapping_sub(b'0');
-        if v > 9 {
-            break;
-        }
-        raw = raw.wrapping_mul(10).wrapping_add(i64::from(v));
-        n += 1;
-    }
+    let (int, n) = digits(s)?;
     if n == 0 {
         return None;
     }
-    let mut len = n;
-    let mut decimals = 0usize;
-    if s.get(n) == Some(&b'.') {
-        for &b in s.get(n + 1..)? {
-            let v = b.wrapping_sub(b'0');
-            if v > 9 {
-                break;
-            }
-            raw = raw.wrapping_mul(10).wrapping_add(i64::from(v));
-            decimals += 1;
-        }
-        if decimals == 0 {
-            return None;
-        }
-        len = n + 1 + decimals;
+    if s.get(n) != Some(&b'.') {
+        return Some((i64::try_from(int).ok()?, 0, n));
     }
-    if n + decimals > 18 {
+    let (frac, decimals) = digits(s.get(n + 1..)?)?;
+    if decimals == 0 || n + decimals > 18 {
         return None;
     }
-    Some((raw, decimals as u8, len))
+    let raw = int.checked_mul(u64::try_from(crate::value::pow10(decimals as u8)?).ok()?)?.checked_add(frac)?;
+    Some((i64::try_from(raw).ok()?, decimals as u8, n + 1 + decimals))
+}
+
+/// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
+/// more than 18 digits. Eight digits at a time while eight bytes remain.
+#[inline(always)]
+fn digits(s: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    let mut n = 0usize;
+    loop {
+        let rest = s.get(n..).unwrap_or(&[]);
+        let Some(word) = rest.get(..8) else {
+            // Fewer than eight bytes left: one at a time.
+            for &b in rest {
+                let d = b.wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                value = value.wrapping_mul(10).wrapping_add(u64::from(d));
+                n += 1;
+            }
+            return if n > 18 { None } else { Some((value, n)) };
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let (v, k) = digits8(u64::from_le_bytes(w));
+        value = value.wrapping_mul(crate::value::pow10(k as u8).unwrap_or(1) as u64).wrapping_add(v);
+        n += k;
+        if n > 18 {
+            return None;
+        }
+        if k < 8 {
+            return Some((value, n));
+        }
+    }
+}
+
+/// The leading ASCII digits of eight bytes (the first byte lowest): their value and count.
+#[inline(always)]
+fn digits8(w: u64) -> (u64, usize) {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let x = w ^ ZEROS;
+    // Non-zero in every byte that is not a digit: high nibble not 3, or low nibble above 9.
+    // Carries only move towards later bytes, which are past the first non-digit anyway.
+    let non_digit = (x & HIGH) | (x.wrapping_add(0x0606_0606_0606_0606) & HIGH);
+    let k = (non_digit.trailing_zeros() / 8) as usize;
+    if k == 0 {
+        return (0, 0);
+    }
+    // The k digits to the top bytes (zeros below act as leading zeros), then pairs, quads, all.
+    let x = x << (8 * (8 - k));
+    let x = (x.wrapping_mul(10).wrapping_add(x >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let x = (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let x = (x.wrapping_mul(10_000).wrapping_add(x >> 32)) & 0xFFFF_FFFF;
+    (x, k)
 }
 
 /// Bytes that end or split a group's text: `)`, `*`, `(`, line feed.
@@ -1012,6 +1047,34 @@ mod tests {
             prop_assert_eq!(fast, generic, "{:?}", crate::fmt_bytes(bytes));
         }
         Ok(())
+    }
+
+    proptest! {
+        /// `number` reads what `Fixed::parse` reads, or declines.
+        #[test]
+        fn number_agrees_with_fixed_parse(
+            s in prop::collection::vec(prop::sample::select(&b"00123456789.)*-/:"[..]), 0..30),
+        ) {
+            if let Some((raw, decimals, n)) = number(&s) {
+                prop_assert_eq!(Fixed::parse(&s[..n]), Some(Fixed::new(raw, decimals)));
+                prop_assert!(!s.get(n).is_some_and(u8::is_ascii_digit));
+            }
+        }
+    }
+
+    #[test]
+    fn number_reads_plain_decimals_and_declines_the_rest() {
+        assert_eq!(number(b"000576.239*kWh)"), Some((576_239, 3, 10)));
+        assert_eq!(number(b"00.193*kW"), Some((193, 3, 6)));
+        assert_eq!(number(b"0000003231*s)"), Some((3231, 0, 10)));
+        assert_eq!(number(b"236.1"), Some((2361, 1, 5)));
+        assert_eq!(number(b"123456789012345678)"), Some((123_456_789_012_345_678, 0, 18)));
+        assert_eq!(number(b"12345678.1234567890)"), Some((123_456_781_234_567_890, 10, 19)));
+        assert_eq!(number(b"1234567890123456789)"), None);
+        assert_eq!(number(b"12345678.12345678901"), None);
+        assert_eq!(number(b"1.)"), None);
+        assert_eq!(number(b".5)"), None);
+        assert_eq!(number(b"-5)"), None);
     }
 
     #[test]
