@@ -134,6 +134,7 @@ struct House {
     fridge_phase: usize,
     pv_wp: f64,
     has_ev: bool,
+    ev_day: i64,
     events: Vec<Event>,
     cloud: f64,
     base_noise: f64,
@@ -165,15 +166,15 @@ const APPLIANCES: &[(f64, f64, f64, bool)] = &[
 /// Mean appliance events per hour by local hour.
 fn activity(hour: f64) -> f64 {
     match hour as u32 {
-        0..=5 => 0.05,
-        6 => 0.6,
-        7..=8 => 1.6,
-        9..=11 => 0.6,
-        12..=13 => 0.9,
-        14..=16 => 0.5,
-        17..=20 => 2.0,
-        21..=22 => 1.0,
-        _ => 0.3,
+        0..=5 => 0.03,
+        6 => 0.4,
+        7..=8 => 1.0,
+        9..=11 => 0.4,
+        12..=13 => 0.6,
+        14..=16 => 0.3,
+        17..=20 => 1.3,
+        21..=22 => 0.6,
+        _ => 0.2,
     }
 }
 
@@ -208,6 +209,7 @@ impl House {
             fridge_phase: rng.below(phases as u64) as usize,
             pv_wp: 1000.0 * rng.range_f64(h.pv_kwp.0, h.pv_kwp.1.max(h.pv_kwp.0)),
             has_ev: rng.chance(h.ev_probability),
+            ev_day: i64::MIN,
             events: Vec::new(),
             cloud: rng.range_f64(0.3, 1.0),
             base_noise: 0.0,
@@ -257,14 +259,21 @@ impl House {
             }
             self.events.push(Event { end: ts + dur.max(1), watts });
         }
-        if self.has_ev && !(1.0..18.0).contains(&hour) && rng.chance((0.25 * dt / 3600.0).min(1.0)) {
+        let day = ts.div_euclid(86_400);
+        // At most one charging session a day, on about half the evenings, ~6-14 kWh.
+        if self.has_ev
+            && self.ev_day != day
+            && !(1.0..18.0).contains(&hour)
+            && rng.chance((0.12 * dt / 3600.0).min(1.0))
+        {
+            self.ev_day = day;
             let w = if self.phases == 3 { 11_000.0 } else { 3_700.0 };
             let n = self.phases as f64;
             let mut watts = [0.0; 3];
             for slot in watts.iter_mut().take(self.phases) {
                 *slot = w / n;
             }
-            let dur = (rng.range_f64(1.0, 4.0) * 3600.0) as i64;
+            let dur = (rng.range_f64(6_000.0, 14_000.0) / w * 3600.0) as i64;
             self.events.push(Event { end: ts + dur, watts });
         }
 
@@ -528,7 +537,7 @@ impl Physics {
                 h.swell_height[p] = rng.range_f64(24.0, 32.0);
                 s.swells[p] += 1;
             }
-            let mut v = self.nominal_v + h.drift[p] + rng.normal() * 0.3 - 0.012 * net[p].max(0.0) + 0.018 * (-net[p]).max(0.0);
+            let mut v = self.nominal_v + h.drift[p] + rng.normal() * 0.3 - 0.0012 * net[p].max(0.0) + 0.0016 * (-net[p]).max(0.0);
             if h.sag_until[p] >= ts {
                 v -= h.sag_depth[p];
             }
@@ -582,8 +591,8 @@ impl Physics {
         // Gas and water: continuous use, shown at capture boundaries.
         let hour_local = clock::local_hour(self.zone, t);
         let temp = outdoor_temp(t, hour_local);
-        let heating_m3h = if (6.0..23.0).contains(&hour_local) { (17.5 - temp).max(0.0) * 0.045 } else { (15.0 - temp).max(0.0) * 0.02 };
-        if self.house.hot_water_until < ts && rng.chance((activity(hour_local) * 0.25 * dt / 3600.0).min(1.0)) {
+        let heating_m3h = if (6.0..23.0).contains(&hour_local) { (17.5 - temp).max(0.0) * 0.022 } else { (15.0 - temp).max(0.0) * 0.01 };
+        if self.house.hot_water_until < ts && rng.chance((activity(hour_local) * 0.2 * dt / 3600.0).min(1.0)) {
             self.house.hot_water_until = ts + 300 + rng.below(600) as i64;
         }
         let hot_water_m3h = if self.house.hot_water_until >= ts { 1.4 } else { 0.0 };
