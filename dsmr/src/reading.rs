@@ -29,6 +29,121 @@ pub const MBUS_CHANNELS: usize = 4;
 /// Bytes as written by the meter (not necessarily UTF-8: headers can hold 0x02 or 0xAB).
 pub type Bytes<const N: usize> = Vec<u8, N>;
 
+/// The objects [`Reading::direct`] decodes, as their canonical text (`1-0:1.8.1`: no leading
+/// zeros, no `*F`) packed into a zero-padded little-endian `u128`, sorted by that key.
+static DIRECT_OBIS: [(u128, Obis); DIRECT_COUNT] = sorted_keys(direct_list());
+const DIRECT_COUNT: usize = 53;
+
+const fn direct_list() -> [Obis; DIRECT_COUNT] {
+    let mut v = [Obis::new(0, 0, 0, 0, 0); DIRECT_COUNT];
+    let mut n = 0;
+    let mut c = 1;
+    while c <= 4 {
+        let mut e = 0;
+        while e <= 4 {
+            v[n] = Obis::new(1, 0, c, 8, e);
+            n += 1;
+            e += 1;
+        }
+        c += 1;
+    }
+    let seven: [u8; 19] = [1, 2, 3, 4, 9, 10, 14, 32, 52, 72, 31, 51, 71, 21, 41, 61, 22, 42, 62];
+    let mut k = 0;
+    while k < seven.len() {
+        v[n] = Obis::new(1, 0, seven[k], 7, 0);
+        n += 1;
+        k += 1;
+    }
+    let four: [u8; 4] = [1, 31, 51, 71];
+    k = 0;
+    while k < four.len() {
+        v[n] = Obis::new(1, 0, four[k], 4, 0);
+        n += 1;
+        k += 1;
+    }
+    let phases: [u8; 3] = [32, 52, 72];
+    k = 0;
+    while k < phases.len() {
+        v[n] = Obis::new(1, 0, phases[k], 32, 0);
+        v[n + 1] = Obis::new(1, 0, phases[k], 36, 0);
+        n += 2;
+        k += 1;
+    }
+    v[n] = Obis::new(0, 0, 96, 7, 21);
+    v[n + 1] = Obis::new(0, 0, 96, 7, 9);
+    v[n + 2] = Obis::new(1, 0, 99, 97, 0);
+    v[n + 3] = Obis::new(0, 0, 96, 14, 0);
+    assert!(n + 4 == DIRECT_COUNT);
+    v
+}
+
+const fn obis_key(o: Obis) -> u128 {
+    const fn put(b: &mut [u8; 16], mut i: usize, v: u8, sep: u8) -> usize {
+        if v >= 100 {
+            b[i] = b'0' + v / 100;
+            i += 1;
+        }
+        if v >= 10 {
+            b[i] = b'0' + v / 10 % 10;
+            i += 1;
+        }
+        b[i] = b'0' + v % 10;
+        i += 1;
+        if sep != 0 {
+            b[i] = sep;
+            i += 1;
+        }
+        i
+    }
+    let mut b = [0u8; 16];
+    let mut i = put(&mut b, 0, o.a, b'-');
+    i = put(&mut b, i, o.b, b':');
+    i = put(&mut b, i, o.c, b'.');
+    i = put(&mut b, i, o.d, b'.');
+    put(&mut b, i, o.e, 0);
+    u128::from_le_bytes(b)
+}
+
+const fn sorted_keys(list: [Obis; DIRECT_COUNT]) -> [(u128, Obis); DIRECT_COUNT] {
+    let mut v = [(0u128, Obis::new(0, 0, 0, 0, 0)); DIRECT_COUNT];
+    let mut n = 0;
+    while n < DIRECT_COUNT {
+        // Insertion sort.
+        let item = (obis_key(list[n]), list[n]);
+        let mut j = n;
+        while j > 0 && v[j - 1].0 > item.0 {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = item;
+        n += 1;
+    }
+    v
+}
+
+/// The OBIS reference at the start of `s` when its text is the canonical text of one of
+/// [`DIRECT_OBIS`] and `(` follows: the reference and the index of `(`. Compares the first 16
+/// bytes as one number instead of parsing the fields; `None` otherwise (also when fewer than 16
+/// bytes remain).
+#[inline(always)]
+fn known_obis(s: &[u8]) -> Option<(Obis, usize)> {
+    const LO: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+    const HI: u128 = LO << 7;
+    let mut w = [0u8; 16];
+    w.copy_from_slice(s.get(..16)?);
+    let x = u128::from_le_bytes(w);
+    // The first `(` (exact for the first match).
+    let y = x ^ (LO * u128::from(b'('));
+    let open = y.wrapping_sub(LO) & !y & HI;
+    if open == 0 {
+        return None;
+    }
+    let p = (open.trailing_zeros() / 8) as usize;
+    let key = x & ((1u128 << (8 * p)) - 1);
+    let at = DIRECT_OBIS.binary_search_by(|e| e.0.cmp(&key)).ok()?;
+    Some((DIRECT_OBIS.get(at)?.1, p))
+}
+
 /// `digits[.digits]` (1..=18 digits) at the start of `s`: the raw value, the decimals and the
 /// length. `None` for anything [`Fixed::parse`] would read differently (a sign, no digit before
 /// the point, too many digits) so the caller falls back to the general decoder.
@@ -525,15 +640,16 @@ impl Reading {
     }
 
     /// The common lines decoded straight from their bytes, in one pass: a quantity
-    /// `OBIS(digits[.digits]*unit)` in a unit of the right dimension, or a count `OBIS(digits)`,
+    /// `OBIS(digits[.digits]*unit)` in a unit of the right dimension, a count or the tariff
+    /// `OBIS(digits)`, or the power-failure log (see [`Reading::direct_failure_log`]),
     /// followed by the line end. Returns where the next line starts and the line ends consumed,
     /// or `None` (nothing written) for anything else, which [`Reading::object`] then decodes:
     /// whenever this writes a value it is the one `object` would write (and `object` would record
     /// no issue). Checked against `object` by a property test.
     #[inline(always)]
     fn direct(&mut self, s: &[u8]) -> Option<(usize, u16)> {
-        let mut i = 0usize;
-        let o = crate::telegram::obis_prefix(s, &mut i)?;
+        // Other objects and other spellings go to the line decoder (which parses the OBIS).
+        let (o, i) = known_obis(s)?;
         let body = s.get(i + 1..)?;
         if (o.a, o.c, o.d, o.e) == (1, 99, 97, 0) && o.b <= 1 {
             let (rest, next, newlines) = self.direct_failure_log(body)?;
@@ -557,6 +673,11 @@ impl Reading {
             _ => return None,
         };
         let v = u32::try_from(raw).ok()?;
+        if (o.a, o.b, o.c, o.d, o.e) == (0, 0, 96, 14, 0) {
+            let (next, newlines) = line_end(after)?;
+            self.tariff = u16::try_from(v).ok();
+            return Some((s.len() - after.len() + next, newlines));
+        }
         let c = match (o.a, o.b, o.c, o.d, o.e) {
             (0, 0, 96, 7, 21) => &mut self.power_failures,
             (0, 0, 96, 7, 9) => &mut self.long_power_failures,
@@ -1060,6 +1181,26 @@ mod tests {
                 prop_assert!(!s.get(n).is_some_and(u8::is_ascii_digit));
             }
         }
+    }
+
+    #[test]
+    fn direct_obis_keys_are_their_canonical_text() {
+        for w in DIRECT_OBIS.windows(2) {
+            assert!(w[0].0 < w[1].0);
+        }
+        for &(key, o) in DIRECT_OBIS.iter() {
+            let text = std::format!("{o}(");
+            let mut line = text.clone().into_bytes();
+            line.resize(16, b'x');
+            assert_eq!(known_obis(&line), Some((o, text.len() - 1)), "{text}");
+            assert_eq!(key.to_le_bytes().iter().take_while(|&&b| b != 0).count(), text.len() - 1);
+            // Leading zeros, value group F or a short line: not known here.
+            line.insert(0, b'0');
+            assert_eq!(known_obis(&line), None);
+        }
+        assert_eq!(known_obis(b"1-0:1.8.1*255(0001.000*kWh)"), None);
+        assert_eq!(known_obis(b"1-0:1.8.1(01*kWh)"), Some((Obis::new(1, 0, 1, 8, 1), 9)));
+        assert_eq!(known_obis(b"1-0:1.8.1(1*kW)"), None);
     }
 
     #[test]
