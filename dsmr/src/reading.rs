@@ -6,7 +6,7 @@
 //! malformed, too long or in the wrong unit are left out and described in [`Reading::issues`].
 
 use crate::telegram::{Line, Obis, Telegram, Value};
-use crate::value::{decode_hex, Dimension, Fixed, Quantity, Timestamp, Unit};
+use crate::value::{Dimension, Fixed, Quantity, Timestamp, Unit};
 use heapless::Vec;
 
 /// Longest header line kept (bytes after `/`).
@@ -217,6 +217,12 @@ fn digits8(w: u64) -> (u64, usize) {
     let x = (x.wrapping_mul(100).wrapping_add(x >> 16)) & 0x0000_FFFF_0000_FFFF;
     let x = (x.wrapping_mul(10_000).wrapping_add(x >> 32)) & 0xFFFF_FFFF;
     (x, k)
+}
+
+/// The value of a hex digit (callers have checked it is one; anything else gives 0).
+#[inline(always)]
+fn hex_value(b: u8) -> u8 {
+    crate::value::hex_digit(b).unwrap_or(0)
 }
 
 /// Bytes that end or split a group's text: `)`, `*`, `(`, line feed.
@@ -712,12 +718,14 @@ impl Reading {
         let mut rest = rest.get(close + 1..)?;
         let mut log = Vec::new();
         for _ in 0..count {
-            // `(timestamp)`: 12 or 13 bytes.
+            // `(timestamp)`: 13 bytes (or 12 without the S/W flag); a timestamp that parses
+            // holds no `)`, `*`, `(` or line feed.
             let group = rest.strip_prefix(b"(")?;
-            let close = group.iter().take(14).position(|&b| SPECIAL[usize::from(b)])?;
-            if group.get(close) != Some(&b')') {
-                return None;
-            }
+            let close = match (group.get(12), group.get(13)) {
+                (_, Some(b')')) => 13,
+                (Some(b')'), _) => 12,
+                _ => return None,
+            };
             let end = Timestamp::parse(group.get(..close)?)?;
             // `(seconds)` or `(seconds*s)`.
             let group = group.get(close + 1..)?.strip_prefix(b"(")?;
@@ -818,13 +826,14 @@ impl Reading {
             if t.len() / 2 > N {
                 self.issue(Some(line.obis), line.line, IssueKind::TooLong);
             }
-            let hex = t.get(..(2 * N).min(t.len())).unwrap_or(&[]);
-            let mut buf = [0u8; N];
-            if let Some(n) = decode_hex(hex, &mut buf) {
-                let _ = m.bytes.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                m.was_hex = true;
-                return Some(m);
+            // Every byte is a hex digit, so every pair decodes.
+            for pair in t.chunks_exact(2).take(N) {
+                if let [h, l] = *pair {
+                    let _ = m.bytes.push((hex_value(h) << 4) | hex_value(l));
+                }
             }
+            m.was_hex = true;
+            return Some(m);
         }
         if m.bytes.extend_from_slice(t).is_err() {
             self.issue(Some(line.obis), line.line, IssueKind::TooLong);
