@@ -20,13 +20,14 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Fails with a clear message when something already listens on the port.
+#[cfg(test)]
 pub fn check_port_free(port: u16) -> anyhow::Result<()> {
     TcpListener::bind(("127.0.0.1", port))
         .map(drop)
         .with_context(|| format!("broker port 127.0.0.1:{port} is already taken by another process"))
 }
 
-fn config(port: u16) -> rumqttd::Config {
+fn config(addr: SocketAddr) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: 256 * 1024,
@@ -37,7 +38,7 @@ fn config(port: u16) -> rumqttd::Config {
     };
     let server = rumqttd::ServerSettings {
         name: "hil-v4".into(),
-        listen: SocketAddr::from(([127, 0, 0, 1], port)),
+        listen: addr,
         tls: None,
         next_connection_delay_ms: 0,
         connections,
@@ -56,18 +57,20 @@ fn config(port: u16) -> rumqttd::Config {
     }
 }
 
-/// Body of `hil broker`: serves MQTT 3.1.1 on 127.0.0.1:`port`, prints `ready port=P` once it
-/// accepts connections, and exits when stdin reaches end of file.
-pub fn serve(port: u16) -> anyhow::Result<()> {
-    check_port_free(port)?;
-    let mut broker = rumqttd::Broker::new(config(port));
+/// Body of `hil broker`: serves MQTT 3.1.1 on `host`:`port` (loopback unless a rig needs the
+/// broker on its LAN), prints `ready port=P` once it accepts connections, and exits when stdin
+/// reaches end of file.
+pub fn serve(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
+    let listen = SocketAddr::new(host, port);
+    TcpListener::bind(listen).map(drop).with_context(|| format!("broker port {listen} is already taken by another process"))?;
+    let mut broker = rumqttd::Broker::new(config(listen));
     std::thread::spawn(move || {
         if let Err(e) = broker.start() {
             eprintln!("hil broker: rumqttd stopped: {e}");
             std::process::exit(3);
         }
     });
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = if host.is_unspecified() { SocketAddr::from(([127, 0, 0, 1], port)) } else { listen };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
@@ -90,7 +93,6 @@ pub fn serve(port: u16) -> anyhow::Result<()> {
 /// A running broker child.
 #[derive(Debug)]
 pub struct BrokerChild {
-    pub port: u16,
     child: Child,
     _stdin: ChildStdin,
 }
@@ -98,8 +100,13 @@ pub struct BrokerChild {
 impl BrokerChild {
     /// Starts `exe broker --port port` and waits (bounded) for its ready line.
     pub async fn start(exe: &Path, port: u16, timeout: Duration) -> anyhow::Result<Self> {
+        Self::start_on(exe, "127.0.0.1".parse()?, port, timeout).await
+    }
+
+    /// As [`BrokerChild::start`], listening on `host` (a rig's LAN address, or 0.0.0.0).
+    pub async fn start_on(exe: &Path, host: std::net::IpAddr, port: u16, timeout: Duration) -> anyhow::Result<Self> {
         let mut child = Command::new(exe)
-            .args(["broker", "--port", &port.to_string()])
+            .args(["broker", "--host", &host.to_string(), "--port", &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -113,7 +120,7 @@ impl BrokerChild {
         let ready = tokio::time::timeout(timeout, lines.next_line()).await;
         match ready {
             Ok(Ok(Some(l))) if l.starts_with("ready") => {
-                Ok(BrokerChild { port, child, _stdin: stdin })
+                Ok(BrokerChild { child, _stdin: stdin })
             }
             other => {
                 let _ = child.start_kill();

@@ -34,7 +34,12 @@ pub struct Capture {
 impl Capture {
     /// Connects to 127.0.0.1:`port` and forwards every message to `out`.
     pub fn start(port: u16, client_id: &str, out: mpsc::UnboundedSender<Message>) -> Capture {
-        let mut opts = MqttOptions::new(client_id, "127.0.0.1", port);
+        Capture::start_host("127.0.0.1", port, client_id, out)
+    }
+
+    /// As [`Capture::start`], for a broker elsewhere (a rig's external broker).
+    pub fn start_host(host: &str, port: u16, client_id: &str, out: mpsc::UnboundedSender<Message>) -> Capture {
+        let mut opts = MqttOptions::new(client_id, host, port);
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_clean_session(true);
         opts.set_max_packet_size(1024 * 1024, 64 * 1024);
@@ -71,10 +76,6 @@ impl Capture {
     /// Subscriptions acknowledged so far (one per successful connect).
     pub fn subscriptions(&self) -> u64 {
         self.state.suback.load(Ordering::SeqCst)
-    }
-
-    pub fn connected(&self) -> bool {
-        self.state.connected.load(Ordering::SeqCst)
     }
 
     /// Waits until more than `seen` subscriptions have been acknowledged.

@@ -137,7 +137,13 @@ impl DoctorCmd {
         }
         if let Some(rig) = &self.rig {
             println!("rig {}", rig.display());
-            println!("  (rig checks need the rig module)");
+            match crate::rig::Rig::load(rig).and_then(|r| r.resolve_ports()) {
+                Ok(ports) => println!("  ok      console {} meter {}", ports.console, ports.meter),
+                Err(e) => {
+                    println!("  missing {e:#}");
+                    missing_rig.push("rig ports");
+                }
+            }
         }
         println!();
         if missing_sim.is_empty() {

@@ -15,10 +15,11 @@ mod proxy;
 mod quarantine;
 mod record;
 mod report;
-// mod rig;
+mod rig;
+mod rigrun;
 mod runner;
 mod scenario;
-// mod selftest;
+mod selftest;
 mod shard;
 mod sim;
 mod toml_file;
@@ -41,7 +42,7 @@ enum Command {
     /// Run scenarios against the virtual M5StickC in virtual time (no hardware).
     Sim(SimCmd),
     /// Run scenarios on a bench rig: flash, reset, wait for boot, then the same scenarios in real time.
-    // Run(rig::RunCmd),
+    Run(rig::RunCmd),
     /// List the scenarios (name, meter time, speed, tags, quarantine).
     List(ListCmd),
     /// Check this machine: serial ports, probes, toolchains, espflash; says what is missing.
@@ -50,12 +51,14 @@ enum Command {
     Record(record::RecordCmd),
     /// Harness self-tests: a device that dies, a pty that closes, a taken broker port, a vanished
     /// serial port; each must end as a failure with the last lines shown, within its timeout.
-    // Selftest(selftest::SelftestCmd),
+    Selftest(selftest::SelftestCmd),
     /// (internal) Serve MQTT on 127.0.0.1:PORT until stdin closes; used for broker restarts.
     #[command(hide = true)]
     Broker {
         #[arg(long)]
         port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
     },
 }
 
@@ -112,6 +115,8 @@ pub fn workspace() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    // Snapshot mismatches are reported as failures with insta's diff; a backtrace adds nothing.
+    std::panic::set_hook(Box::new(|info| eprintln!("{info}")));
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Sim(SimCmd {
         suite: SuiteOpts {
@@ -132,7 +137,9 @@ fn main() -> ExitCode {
         Command::List(c) => runner::list(c.scenarios.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Doctor(c) => c.run(),
         Command::Record(c) => c.run().map(|()| ExitCode::SUCCESS),
-        Command::Broker { port } => broker::serve(port).map(|()| ExitCode::SUCCESS),
+        Command::Selftest(c) => c.run(),
+        Command::Run(c) => c.run(),
+        Command::Broker { port, host } => broker::serve(host, port).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -23,8 +23,8 @@ pub struct Ledger {
 
 #[derive(Debug)]
 pub struct Sent {
-    /// When the last byte went onto the line.
-    pub at: Instant,
+    /// When the last byte went onto the line (`None`: produced but not written yet, or never).
+    pub at: Option<Instant>,
     /// Meter time since the start, seconds.
     pub meter_s: f64,
     pub ts: Option<String>,
@@ -33,15 +33,22 @@ pub struct Sent {
     /// Values still to be compared (cleared once the reading arrived).
     pub values: Vec<(&'static str, i64)>,
     pub delivered: u32,
-    pub latency_ms: Option<f64>,
-    /// Sent while, or shortly before, the device could not publish (replayed from the ring).
-    pub during_outage: bool,
+    /// When the capture client received it (first delivery).
+    pub delivered_at: Option<Instant>,
+}
+
+impl Sent {
+    /// Line to subscriber, ms (0 when the reading overtook the harness's own bookkeeping).
+    pub fn latency_ms(&self) -> Option<f64> {
+        let (a, d) = (self.at?, self.delivered_at?);
+        Some(d.saturating_duration_since(a).as_secs_f64() * 1000.0)
+    }
 }
 
 impl Ledger {
-    /// Records a telegram as it goes onto the line; `bytes` is what was written for it.
-    pub fn sent(&mut self, at: Instant, meter_s: f64, bytes: &[u8], rejected_by_fault: bool, during_outage: bool) {
-        self.telegrams += 1;
+    /// Records a telegram before it goes onto the line (so a fast device can never publish a
+    /// reading the ledger does not know yet); returns its index for [`Ledger::written`].
+    pub fn prepare(&mut self, meter_s: f64, bytes: &[u8], rejected_by_fault: bool) -> usize {
         let seen = oracle::read(bytes);
         let (crc_ok, ts, values) = match seen {
             Some(s) => (s.crc_ok, s.ts, s.values),
@@ -53,15 +60,43 @@ impl Ledger {
             self.by_ts.entry(ts.clone()).or_default().push_back(idx);
         }
         self.entries.push(Sent {
-            at,
+            at: None,
             meter_s,
             ts,
             deliverable,
             values: if deliverable { values } else { Vec::new() },
             delivered: 0,
-            latency_ms: None,
-            during_outage,
+            delivered_at: None,
         });
+        idx
+    }
+
+    /// The telegram went onto the line at `at`, or was kept off it (`skipped`: data request).
+    pub fn written(&mut self, idx: usize, at: Instant, skipped: bool, empty: bool) {
+        let Some(e) = self.entries.get_mut(idx) else { return };
+        if skipped || empty {
+            e.deliverable = false;
+            e.values.clear();
+            return;
+        }
+        e.at = Some(at);
+        self.telegrams += 1;
+    }
+
+    /// Entries produced but never written (the run ended first) are not deliverable.
+    pub fn close(&mut self) {
+        for e in &mut self.entries {
+            if e.at.is_none() {
+                e.deliverable = false;
+            }
+        }
+    }
+
+    /// Test helper: prepare and write at once.
+    #[cfg(test)]
+    pub fn sent(&mut self, at: Instant, meter_s: f64, bytes: &[u8], rejected_by_fault: bool) {
+        let i = self.prepare(meter_s, bytes, rejected_by_fault);
+        self.written(i, at, false, bytes.is_empty());
     }
 
     pub fn deliverable(&self) -> u64 {
@@ -124,6 +159,13 @@ pub struct Observer {
     /// State documents: delivered readings in arrival order, as ledger indices.
     pub delivered_order: Vec<usize>,
     pub duplicates: u64,
+    /// Duplicates that arrived after a reconnect that followed the first delivery: MQTT QoS 1
+    /// re-sends a message whose PUBACK was lost with the link (at-least-once), allowed.
+    pub redeliveries: u64,
+    /// Arrival times of `ev=mqtt state=connected`.
+    pub connects: Vec<Instant>,
+    /// (ledger index, arrival) of every duplicate, classified at the end.
+    pub duplicate_arrivals: Vec<(usize, Instant)>,
     pub out_of_order: u64,
     pub unknown_readings: Vec<String>,
     pub mismatches: Vec<String>,
@@ -161,6 +203,9 @@ impl Observer {
             status: Vec::new(),
             delivered_order: Vec::new(),
             duplicates: 0,
+            redeliveries: 0,
+            connects: Vec::new(),
+            duplicate_arrivals: Vec::new(),
             out_of_order: 0,
             unknown_readings: Vec::new(),
             mismatches: Vec::new(),
@@ -198,6 +243,7 @@ impl Observer {
         *self.console_events.entry(ev.clone()).or_default() += 1;
         match ev.as_str() {
             "boot" => self.boots.push(l.text.clone()),
+            "mqtt" if l.get("state") == Some("connected") => self.connects.push(l.at),
             "error" => *self.errors_by_kind.entry(l.get("kind").unwrap_or("?").to_string()).or_default() += 1,
             "power" => {
                 if let Some(acin) = l.num("acin_ma") {
@@ -223,7 +269,8 @@ impl Observer {
             self.recent_msgs.pop_front();
         }
         let shown = if text.len() > 300 { format!("{}… ({} bytes)", &text[..text.floor_char_boundary(300)], text.len()) } else { text.clone() };
-        self.recent_msgs.push_back(Recent { at: m.at, topic: m.topic.clone(), payload: shown });
+        let topic = if m.retain { format!("{} (retained)", m.topic) } else { m.topic.clone() };
+        self.recent_msgs.push_back(Recent { at: m.at, topic, payload: shown });
         if m.topic.starts_with("homeassistant/") && m.topic.ends_with("/config") {
             if let Ok(v) = serde_json::from_str(&text) {
                 self.discovery.insert(m.topic.clone(), v);
@@ -271,8 +318,9 @@ impl Observer {
         e.delivered += 1;
         if e.delivered > 1 {
             self.duplicates += 1;
+            self.duplicate_arrivals.push((idx, m.at));
         } else {
-            e.latency_ms = Some(m.at.saturating_duration_since(e.at).as_secs_f64() * 1000.0);
+            e.delivered_at = Some(m.at);
             if let Some(prev) = self.last_delivered_idx
                 && idx < prev
             {
@@ -295,6 +343,19 @@ impl Observer {
             }
         }
         self.last_state = Some(v);
+    }
+
+    /// Splits duplicates into QoS 1 redeliveries (a reconnect lies between the first delivery and
+    /// the duplicate) and real duplicates.
+    pub fn classify_duplicates(&mut self, ledger: &Ledger) {
+        let mut redeliveries = 0;
+        for (idx, at) in &self.duplicate_arrivals {
+            let first = ledger.entries.get(*idx).and_then(|e| e.delivered_at);
+            if first.is_some_and(|f| self.connects.iter().any(|c| *c > f && c <= at)) {
+                redeliveries += 1;
+            }
+        }
+        self.redeliveries = redeliveries;
     }
 
     /// The last console lines and MQTT messages, for a failure report.
@@ -364,7 +425,7 @@ mod tests {
     fn a_delivered_reading_is_matched_and_compared() {
         let t = telegram();
         let mut ledger = Ledger::default();
-        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        ledger.sent(Instant::now(), 0.0, &t, false);
         let mut o = Observer::new("p1/dev/".into(), vec!["panic".into()], vec![]);
         let m = Message { at: Instant::now(), topic: "p1/dev/state".into(), payload: state_for(&t, None), retain: false };
         o.message(&m, &mut ledger);
@@ -378,7 +439,7 @@ mod tests {
     fn a_wrong_value_is_a_mismatch_naming_the_field() {
         let t = telegram();
         let mut ledger = Ledger::default();
-        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        ledger.sent(Instant::now(), 0.0, &t, false);
         let mut o = Observer::new("p1/dev/".into(), vec![], vec![]);
         let m = Message { at: Instant::now(), topic: "p1/dev/state".into(), payload: state_for(&t, Some(("voltage_l1_v", 1.0))), retain: false };
         o.message(&m, &mut ledger);
@@ -391,7 +452,7 @@ mod tests {
         let mut t = telegram();
         t[40] ^= 1;
         let mut ledger = Ledger::default();
-        ledger.sent(Instant::now(), 0.0, &t, false, false);
+        ledger.sent(Instant::now(), 0.0, &t, false);
         assert_eq!(ledger.deliverable(), 0);
     }
 

@@ -39,6 +39,8 @@ pub fn read(bytes: &[u8]) -> Option<Seen> {
     let text = String::from_utf8_lossy(&frame[..bang]);
     let mut ts = None;
     let mut values = Vec::new();
+    // M-Bus channel -> (device type, reading): gas is the channel whose type is 3.
+    let mut mbus: std::collections::BTreeMap<String, (Option<u32>, Option<i64>)> = std::collections::BTreeMap::new();
     for line in text.split("\r\n") {
         let Some(open) = line.find('(') else { continue };
         let obis = &line[..open];
@@ -52,9 +54,11 @@ pub fn read(bytes: &[u8]) -> Option<Seen> {
             ts = args.first().and_then(|a| iso(a));
             continue;
         }
-        if obis == "24.2.1" {
-            if let Some(v) = args.get(1).and_then(|a| milli(a)) {
-                values.push(("gas_m3", v));
+        if let Some(ch) = channel.filter(|c| c.starts_with("0-") && *c != "0-0") {
+            match obis {
+                "24.1.0" => mbus.entry(ch.to_string()).or_default().0 = args.first().and_then(|a| a.parse().ok()),
+                "24.2.1" | "24.2.3" => mbus.entry(ch.to_string()).or_default().1 = args.get(1).and_then(|a| milli(a)),
+                _ => {}
             }
             continue;
         }
@@ -87,6 +91,14 @@ pub fn read(bytes: &[u8]) -> Option<Seen> {
             v *= 1000;
         }
         values.push((key, v));
+    }
+    let gas = mbus
+        .values()
+        .find(|(kind, _)| *kind == Some(3))
+        .or_else(|| mbus.values().find(|(kind, _)| kind.is_none()))
+        .and_then(|(_, v)| *v);
+    if let Some(v) = gas {
+        values.push(("gas_m3", v));
     }
     Some(Seen { crc_ok, ts, values })
 }
@@ -152,6 +164,14 @@ mod tests {
         for k in ["power_import_w", "energy_import_t1_kwh", "voltage_l1_v", "current_l1_a"] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn gas_comes_from_the_gas_channel_not_the_water_one() {
+        let t = fixture("ndokter-dsmr_parser__TELEGRAM_FLUVIUS_V171.txt");
+        let s = read(&t).unwrap();
+        let gas = s.values.iter().find(|(k, _)| *k == "gas_m3").map(|(_, v)| *v);
+        assert_eq!(gas, Some(112_384), "{:?}", s.values);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub struct Proxy {
     pub port: u16,
     up: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    #[cfg_attr(not(test), allow(dead_code))]
     accepted: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
@@ -44,11 +45,8 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::SeqCst)
-    }
-
     /// Connections forwarded so far.
+    #[cfg(test)]
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::SeqCst)
     }

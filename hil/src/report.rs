@@ -64,13 +64,14 @@ pub fn report_line(r: &Record) -> String {
     };
     let faults: u64 = f.injected.values().sum();
     format!(
-        "{:<22} {:<8} sent {} delivered {} dropped {} dup {} | faults {} | latency p50 {} ms p99 {} ms | meter/wall {:.0}x ({} meter in {:.1} s) | peak RSS {} KiB, ring high-water {}",
+        "{:<22} {:<8} sent {} delivered {} dropped {} dup {} (QoS 1 redelivered {}) | faults {} | latency p50 {} ms p99 {} ms | meter/wall {:.0}x ({} meter in {:.1} s) | peak RSS {} KiB, ring high-water {}",
         r.name,
         status,
         f.sent,
         f.delivered,
         f.dropped.map_or("-".into(), |d| d.to_string()),
         f.duplicates,
+        f.redeliveries,
         faults,
         opt(f.latency_p50_ms, 2),
         opt(f.latency_p99_ms, 2),

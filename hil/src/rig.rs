@@ -402,6 +402,7 @@ impl RunCmd {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let rig = Rig::load(&self.rig)?;
         let (dir, scenarios) = crate::runner::load(self.suite.scenarios.as_deref(), &crate::sim::SimCatalogue)?;
+        eprintln!("rig: {}", rig.description);
         let ports = rig.resolve_ports().with_context(|| format!("rig {}", self.rig.display()))?;
         eprintln!("rig: console {} meter {}", ports.console, ports.meter);
         if !self.no_flash {

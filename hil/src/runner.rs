@@ -175,6 +175,6 @@ pub fn list(dir: Option<&Path>) -> anyhow::Result<()> {
             quarantine.get(&s.name).map(|r| format!(" [QUARANTINED: {r}]")).unwrap_or_default()
         );
     }
-    println!("{} scenario(s) in {}", scenarios.len(), dir.display());
+    println!("{} scenario(s): {}", scenarios.len(), scenarios.iter().map(|s| s.path.display().to_string()).next().map_or(dir.display().to_string(), |p| format!("{}/*.toml (e.g. {p})", dir.display())));
     Ok(())
 }

@@ -357,6 +357,9 @@ pub trait Catalogue {
     fn profile_exists(&self, name: &str) -> bool;
 }
 
+/// Fault parameters the simulator reads (`FaultParams`).
+pub const FAULT_PARAMS: &[&str] = &["bytes", "gap_ms", "chunks", "seconds", "baud"];
+
 /// Loads and validates one file.
 pub fn load(path: &Path, catalogue: &dyn Catalogue) -> anyhow::Result<Loaded> {
     let (scenario, text): (Scenario, String) = toml_file::load(path)?;
@@ -420,6 +423,11 @@ pub fn validate(path: &Path, text: &str, s: &Scenario, catalogue: &dyn Catalogue
         }
         if f.count == 0 {
             return bad(&format!("faults[{i}].count"), "must be at least 1".into());
+        }
+        for key in f.params.keys() {
+            if !FAULT_PARAMS.contains(&key.as_str()) {
+                return bad(&format!("faults[{i}].params.{key}"), format!("unknown fault parameter; known: {}", FAULT_PARAMS.join(", ")));
+            }
         }
         if f.count > 1 && f.every.is_none_or(|e| e.0.is_zero()) {
             return bad(&format!("faults[{i}].every"), "a repeated fault (count > 1) needs `every` > 0s".into());
@@ -620,5 +628,6 @@ soc_min = 50.0
         fails(&GOOD.replace("soc_min = 50.0", "soc_min = 150.0"), 29, "expect.power.soc_min", "not a percentage");
         fails(&GOOD.replace("do = \"wifi_down\"", "do = \"broker_restart\""), 17, "events[0].for", "cannot be undone");
         fails(&GOOD.replace("count = 3", "count = 3\nevery_x = 1"), 13, "faults[0].every_x", "unknown field `every_x`");
+        fails(&GOOD.replace("count = 3", "count = 3\nparams = { byts = 3 }"), 13, "faults[0].params.byts", "unknown fault parameter");
     }
 }

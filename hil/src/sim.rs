@@ -3,7 +3,6 @@
 //! broker child process, and a capture client records everything. Every wait is bounded; when the
 //! scenario fails, the last console lines and MQTT messages come with the failure.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,7 +80,7 @@ pub fn schedule(s: &Scenario, interval_s: u32) -> (Vec<Timed>, Vec<FaultRule>) {
         let (lo, hi) = (r.outage_min.as_secs_f64(), r.outage_max.as_secs_f64());
         let end = s.duration.as_secs_f64();
         // Outages of one kind never overlap: each starts after the previous one ended.
-        let mut outages = |per_day: f64, down: Action, up: Option<Action>, rng: &mut simulator::rng::Rng, events: &mut Vec<Timed>| {
+        let outages = |per_day: f64, down: Action, up: Option<Action>, rng: &mut simulator::rng::Rng, events: &mut Vec<Timed>| {
             let n = (per_day * days).round() as u64;
             if n == 0 {
                 return;
@@ -141,17 +140,13 @@ fn fault_rule(f: &crate::scenario::Fault, interval_s: u32) -> Option<FaultRule> 
     Some(FaultRule { kind, when, params })
 }
 
-/// Parameter names the simulator reads, for validation.
-pub const FAULT_PARAMS: &[&str] = &["bytes", "gap_ms", "chunks", "seconds", "baud"];
-
-struct World {
-    obs: Observer,
-    ledger: Ledger,
-    /// Arrival times of `ev=mqtt state=connected`: a reading sent before one of these and
-    /// delivered after it was replayed, not live.
-    connects: Vec<Instant>,
+pub(crate) struct World {
+    pub(crate) obs: Observer,
+    pub(crate) ledger: Ledger,
     /// Console lines after the meter stopped are not part of the snapshot (timing-dependent).
-    meter_done: Option<Instant>,
+    pub(crate) meter_done: Option<Instant>,
+    /// Ledger entry per telegram slot index.
+    pub(crate) slot_of: Vec<usize>,
 }
 
 /// Runs one attempt of a scenario. Never hangs: the whole attempt is bounded by the scenario's
@@ -166,8 +161,8 @@ pub async fn run(sc: &Loaded, env: &Env, attempt: u32) -> Attempt {
     let world = Arc::new(Mutex::new(World {
         obs: Observer::new(root.clone(), forbid, s.expect.console_require.clone()),
         ledger: Ledger::default(),
-        connects: Vec::new(),
         meter_done: None,
+        slot_of: Vec::new(),
     }));
     let mut facts = RunFacts::default();
     let timeout = sc.wall_timeout();
@@ -178,20 +173,21 @@ pub async fn run(sc: &Loaded, env: &Env, attempt: u32) -> Attempt {
         Err(_) => facts.harness_errors.push(format!("scenario did not finish within its timeout of {timeout:?} (wall)")),
     }
     facts.wall_s = t0.elapsed().as_secs_f64();
-    let w = world.lock().unwrap_or_else(|p| p.into_inner());
+    let mut w = world.lock().unwrap_or_else(|p| p.into_inner());
+    let World { obs, ledger, .. } = &mut *w;
+    obs.classify_duplicates(ledger);
     finish(sc, env, &w, facts, t0.elapsed())
 }
 
-fn finish(sc: &Loaded, env: &Env, w: &World, facts: RunFacts, wall: Duration) -> Attempt {
+pub(crate) fn finish(sc: &Loaded, env: &Env, w: &World, facts: RunFacts, wall: Duration) -> Attempt {
     let s = &sc.scenario;
     // Mark replayed readings: sent before a reconnect that happened before they arrived.
     let mut replayed = 0u64;
     let mut latency = Vec::new();
     let mut live: Vec<f64> = Vec::new();
     for e in &w.ledger.entries {
-        if let Some(l) = e.latency_ms {
-            let arrived = e.at + Duration::from_secs_f64(l / 1000.0);
-            let was_replayed = w.connects.iter().any(|c| *c > e.at && *c <= arrived);
+        if let (Some(l), Some(sent_at), Some(arrived)) = (e.latency_ms(), e.at, e.delivered_at) {
+            let was_replayed = w.obs.connects.iter().any(|c| *c > sent_at && *c <= arrived);
             if was_replayed {
                 replayed += 1;
             } else {
@@ -265,7 +261,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
         Some(t) => chrono::DateTime::parse_from_rfc3339(t).with_context(|| format!("start `{t}`"))?.with_timezone(&chrono::Utc),
         None => chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00+02:00")?.with_timezone(&chrono::Utc),
     };
-    let mut meter = Meter::new(profile, s.seed, start).with_faults(FaultPlan { seed: Some(s.seed), rules }, s.seed);
+    let meter = Meter::new(profile, s.seed, start).with_faults(FaultPlan { seed: Some(s.seed), rules }, s.seed);
 
     // Broker child and the proxy in front of it.
     let broker_port = broker::free_port()?;
@@ -306,9 +302,6 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
                 l = line_rx.recv() => match l {
                     Some(l) => {
                         let mut w = w2.lock().unwrap_or_else(|p| p.into_inner());
-                        if l.ev.as_deref() == Some("mqtt") && l.get("state") == Some("connected") {
-                            w.connects.push(l.at);
-                        }
                         if w.meter_done.is_some_and(|d| l.at > d) && l.ev.as_deref() == Some("error") {
                             w.obs.remember(&l.text);
                             continue;
@@ -331,7 +324,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
 
     // Wait for the device to come up and connect before the meter starts.
     wait_console(&world, &mut device, Duration::from_secs(10), "a boot line (ev=boot)", |o| !o.boots.is_empty()).await?;
-    wait_until(&world, &mut device, Duration::from_secs(10), "an MQTT connection (ev=mqtt state=connected)", |w| !w.connects.is_empty()).await?;
+    wait_console(&world, &mut device, Duration::from_secs(10), "an MQTT connection (ev=mqtt state=connected)", |o| !o.connects.is_empty()).await?;
 
     // Meter and events.
     let dr = DataRequest::new(true);
@@ -351,7 +344,8 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
     let meter_task = tokio::spawn(async move {
         let mut master = &mut line;
         let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
-        let r = simulator::run::run(&mut meter, &mut master, &opts, &dr2, |tg, skipped| {
+        let mut source = Recorded { meter, world: w3.clone(), start: None };
+        let r = simulator::run::run(&mut source, &mut master, &opts, &dr2, |tg, skipped| {
             let at = Instant::now();
             let t0 = *first.get_or_insert(tg.due);
             let meter_s = (tg.due - t0).num_milliseconds() as f64 / 1000.0;
@@ -359,14 +353,14 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
             if let Some(b) = &bar2 {
                 b.set_position(meter_s as u64);
             }
-            if skipped || tg.bytes.is_empty() {
-                return;
-            }
             let mut w = w3.lock().unwrap_or_else(|p| p.into_inner());
-            w.ledger.sent(at, meter_s, &tg.bytes, !tg.intact, false);
+            if let Some(idx) = source_slot(&w, tg.index) {
+                w.ledger.written(idx, at, skipped, tg.bytes.is_empty());
+            }
         })
         .await;
-        let counts = meter.fault_counts().clone();
+        w3.lock().unwrap_or_else(|p| p.into_inner()).ledger.close();
+        let counts = source.meter.fault_counts().clone();
         (r, counts, line)
     });
 
@@ -407,7 +401,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
                 }
             }
             _ = device.exited() => {
-                break Err(anyhow::anyhow!("the device exited mid-scenario ({})", device_exit_text(&device)));
+                break Err(anyhow::anyhow!("the device (pid {}) exited mid-scenario ({})", device.pid, device_exit_text(&device)));
             }
             r = meter_time_rx.changed() => {
                 if r.is_err() {
@@ -500,9 +494,9 @@ async fn act(
 
 /// After the meter stopped: wait until every deliverable reading has arrived (or been counted as
 /// dropped) and a diag message newer than the last reading came in, bounded.
-async fn drain(world: &Arc<Mutex<World>>, device: &mut Device, speed: f64) -> anyhow::Result<()> {
+pub(crate) async fn drain(world: &Arc<Mutex<World>>, device: &mut Device, speed: f64) -> anyhow::Result<()> {
     // Generous: a replay of a full ring plus two diag intervals at the scenario speed.
-    let limit = Duration::from_secs_f64((240.0 / speed).clamp(5.0, 30.0));
+    let limit = Duration::from_secs_f64((3600.0 / speed).clamp(10.0, 60.0));
     let deadline = Instant::now() + limit;
     let mut last_progress = (u64::MAX, Instant::now());
     loop {
@@ -531,7 +525,7 @@ async fn drain(world: &Arc<Mutex<World>>, device: &mut Device, speed: f64) -> an
     }
 }
 
-async fn wait_console(
+pub(crate) async fn wait_console(
     world: &Arc<Mutex<World>>,
     device: &mut Device,
     timeout: Duration,
@@ -541,7 +535,7 @@ async fn wait_console(
     wait_until(world, device, timeout, what, |w| pred(&w.obs)).await
 }
 
-async fn wait_until(
+pub(crate) async fn wait_until(
     world: &Arc<Mutex<World>>,
     device: &mut Device,
     timeout: Duration,
@@ -563,7 +557,7 @@ async fn wait_until(
     }
 }
 
-fn write_device_config(dir: &Path, name: &str, table: &toml::Table) -> anyhow::Result<Option<PathBuf>> {
+pub(crate) fn write_device_config(dir: &Path, name: &str, table: &toml::Table) -> anyhow::Result<Option<PathBuf>> {
     if table.is_empty() {
         return Ok(None);
     }
@@ -574,7 +568,7 @@ fn write_device_config(dir: &Path, name: &str, table: &toml::Table) -> anyhow::R
     Ok(Some(path))
 }
 
-fn progress_bar(enabled: bool, sc: &Loaded, meter_s: f64) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(enabled: bool, sc: &Loaded, meter_s: f64) -> Option<indicatif::ProgressBar> {
     if !enabled || meter_s < 2.0 * 86_400.0 {
         return None;
     }
@@ -584,11 +578,6 @@ fn progress_bar(enabled: bool, sc: &Loaded, meter_s: f64) -> Option<indicatif::P
     }
     b.set_message(sc.name.clone());
     Some(b)
-}
-
-/// Faults injected per kind, as the snapshot and report name them.
-pub fn injected_names(counts: &BTreeMap<FaultKind, u64>) -> BTreeMap<String, u64> {
-    counts.iter().map(|(k, n)| (k.name().to_string(), *n)).collect()
 }
 
 /// The meter's end of the pty, which a self-test can close under the running meter.
@@ -627,5 +616,42 @@ impl tokio::io::AsyncWrite for Cuttable {
             Ok(s) => std::pin::Pin::new(s).poll_shutdown(cx),
             Err(e) => std::task::Poll::Ready(Err(e)),
         }
+    }
+}
+
+/// The meter as a telegram source that enters each telegram in the ledger before it is written.
+pub(crate) struct Recorded {
+    pub(crate) meter: Meter,
+    pub(crate) world: Arc<Mutex<World>>,
+    pub(crate) start: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Ledger entry of telegram slot `index` (slots and entries are created one for one).
+pub(crate) fn source_slot(w: &World, index: u64) -> Option<usize> {
+    w.slot_of.get(usize::try_from(index).ok()?).copied()
+}
+
+impl simulator::run::TelegramSource for Recorded {
+    fn next(&mut self) -> Option<simulator::Telegram> {
+        let tg = self.meter.next_telegram();
+        let t0 = *self.start.get_or_insert(tg.due);
+        let meter_s = (tg.due - t0).num_milliseconds() as f64 / 1000.0;
+        let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = w.ledger.prepare(meter_s, &tg.bytes, !tg.intact);
+        let slot = usize::try_from(tg.index).unwrap_or(usize::MAX);
+        if w.slot_of.len() <= slot {
+            w.slot_of.resize(slot + 1, usize::MAX);
+        }
+        w.slot_of[slot] = idx;
+        Some(tg)
+    }
+    fn line(&self) -> simulator::profile::LineSettings {
+        self.meter.profile().line
+    }
+    fn interval_s(&self) -> u32 {
+        self.meter.profile().interval_s
+    }
+    fn faults(&self) -> simulator::FaultCounts {
+        self.meter.fault_counts().clone()
     }
 }
