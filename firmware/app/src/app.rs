@@ -766,6 +766,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
     let status = payload::topic(cfg, "status");
     let state_topic = payload::topic(cfg, "state");
     let keepalive_ms = u64::from(cfg.keepalive_s) * 1000;
+    let response_ms = u64::from(cfg.response_timeout_ms);
 
     let c = mqtt::Connect {
         client_id: &cfg.device_id,
@@ -946,7 +947,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         // Keep-alive and acknowledgement deadlines.
         let now = ctx.now();
         if let Some(sent) = s.ping_sent_ms {
-            if now.saturating_sub(sent) >= keepalive_ms {
+            if now.saturating_sub(sent) >= response_ms {
                 return Err(SessionEnd::Protocol("ping_timeout"));
             }
         } else if now.saturating_sub(s.last_tx_ms) >= keepalive_ms / 2 {
@@ -954,17 +955,17 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
             s.ping_sent_ms = Some(now);
             s.last_tx_ms = now;
         }
-        if s.inflight.is_some_and(|(_, _, sent)| now.saturating_sub(sent) >= keepalive_ms) {
+        if s.inflight.is_some_and(|(_, _, sent)| now.saturating_sub(sent) >= response_ms) {
             return Err(SessionEnd::Protocol("puback_timeout"));
         }
         ctx.set_load(LoadState::WifiConnected);
 
         let mut deadline = s.next_diag_ms.min(s.last_tx_ms + keepalive_ms / 2);
         if let Some(t) = s.ping_sent_ms {
-            deadline = deadline.min(t + keepalive_ms);
+            deadline = deadline.min(t + response_ms);
         }
         if let Some((_, _, t)) = s.inflight {
-            deadline = deadline.min(t + keepalive_ms);
+            deadline = deadline.min(t + response_ms);
         }
         if let Some(t) = s.discovery_due {
             deadline = deadline.min(t);

@@ -51,6 +51,7 @@ pub enum Field {
     ReconnectMinMs,
     ReconnectMaxMs,
     ConnectTimeoutMs,
+    ResponseTimeoutMs,
     DataRequest,
     DataRequestActiveLow,
     RxInverted,
@@ -88,6 +89,7 @@ pub const FIELDS: &[Field] = &[
     Field::ReconnectMinMs,
     Field::ReconnectMaxMs,
     Field::ConnectTimeoutMs,
+    Field::ResponseTimeoutMs,
     Field::DataRequest,
     Field::DataRequestActiveLow,
     Field::RxInverted,
@@ -127,6 +129,7 @@ impl Field {
             Field::ReconnectMinMs => "reconnect_min_ms",
             Field::ReconnectMaxMs => "reconnect_max_ms",
             Field::ConnectTimeoutMs => "connect_timeout_ms",
+            Field::ResponseTimeoutMs => "response_timeout_ms",
             Field::DataRequest => "data_request",
             Field::DataRequestActiveLow => "data_request_active_low",
             Field::RxInverted => "rx_inverted",
@@ -344,6 +347,8 @@ pub struct Config {
     pub reconnect_max_ms: u32,
     /// Longest wait for a WiFi association, a TCP connect or a CONNACK, ms.
     pub connect_timeout_ms: u32,
+    /// Longest wait for a PINGRESP or PUBACK before the session is considered dead, ms.
+    pub response_timeout_ms: u32,
     /// Assert the P1 data-request line.
     pub data_request: bool,
     /// The data-request line is active low (an open-collector driver in between).
@@ -409,6 +414,7 @@ impl Default for Config {
             reconnect_min_ms: 1_000,
             reconnect_max_ms: 60_000,
             connect_timeout_ms: 10_000,
+            response_timeout_ms: 15_000,
             data_request: true,
             data_request_active_low: false,
             rx_inverted: false,
@@ -548,6 +554,7 @@ impl Config {
             Field::ReconnectMinMs => self.reconnect_min_ms = parse_u32(field, value, 100, 600_000)?,
             Field::ReconnectMaxMs => self.reconnect_max_ms = parse_u32(field, value, 100, 3_600_000)?,
             Field::ConnectTimeoutMs => self.connect_timeout_ms = parse_u32(field, value, 100, 600_000)?,
+            Field::ResponseTimeoutMs => self.response_timeout_ms = parse_u32(field, value, 100, 3_600_000)?,
             Field::DataRequest => self.data_request = parse_bool(field, value)?,
             Field::DataRequestActiveLow => self.data_request_active_low = parse_bool(field, value)?,
             Field::RxInverted => self.rx_inverted = parse_bool(field, value)?,

@@ -111,13 +111,13 @@ fn throughput(paced: bool) {
     let (_port, write_time) = writer.join().unwrap();
     let dropped = dev.lines().iter().filter(|l| l.contains("kind=ring_overflow")).count();
     println!(
-        "throughput ({}): {N} telegrams ({:.1} MB; 24 h of meter time) through the chain in {:.1} s wall (writer done after {:.1} s; generation {:.1} s; target <= 60 s); in order: {in_order}; delivered {got}, ring drops: {dropped}; {:.0} telegrams/s",
+        "throughput ({}): {N} telegrams ({:.1} MB; 24 h of meter time) through the chain in {:.1} s wall (writer done after {:.1} s; generation {:.1} s; target <= 60 s); in order: {in_order}; delivered {got} ({:.0}/s), ring drops: {dropped}",
         if paced { "writer paced at 1440x" } else { "writer unpaced" },
         bytes as f64 / 1e6,
         total.as_secs_f64(),
         write_time.as_secs_f64(),
         generation.as_secs_f64(),
-        N as f64 / total.as_secs_f64()
+        got as f64 / total.as_secs_f64()
     );
 }
 

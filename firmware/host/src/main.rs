@@ -49,7 +49,9 @@ struct Args {
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
     /// Run the firmware clock K times faster than wall time (keep-alive, back-off, silence
-    /// detection, publish intervals), to match p1-sim's virtual time.
+    /// detection, publish intervals), to match p1-sim's virtual time. The broker and TCP still
+    /// live in wall time, so `connect_timeout_ms` and `response_timeout_ms` are raised to at
+    /// least 2 s of wall time (2000·K clock ms).
     #[arg(long, value_name = "K", default_value_t = 1.0)]
     time_scale: f64,
     /// MQTT user name (key `username`).
@@ -166,7 +168,10 @@ fn main() -> Result<()> {
     if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 100_000.0) {
         bail!("--time-scale: expected a number in (0, 100000], got {}", args.time_scale);
     }
-    let cfg = build_config(&args)?;
+    let mut cfg = build_config(&args)?;
+    let floor = (2000.0 * args.time_scale).min(3_600_000.0) as u32;
+    cfg.connect_timeout_ms = cfg.connect_timeout_ms.max(floor.min(600_000));
+    cfg.response_timeout_ms = cfg.response_timeout_ms.max(floor);
     let radio = match &args.ble_sink {
         Some(url) => Some(UdpRadio::new(BleSink::open(url).with_context(|| format!("--ble-sink {url}"))?)),
         None => None,
