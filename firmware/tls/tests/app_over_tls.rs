@@ -215,10 +215,10 @@ fn check_backoff(lines: &[String]) -> Vec<u64> {
             let retry = num(l, "retry_ms").expect("retry_ms=");
             retries.push(retry);
             pending = Some((t, retry));
-        } else if l.contains("state=connecting") {
-            if let Some((t0, retry)) = pending.take() {
-                waits.push((t - t0, retry));
-            }
+        } else if l.contains("state=connecting")
+            && let Some((t0, retry)) = pending.take()
+        {
+            waits.push((t - t0, retry));
         }
     }
     for (i, retry) in retries.iter().enumerate() {

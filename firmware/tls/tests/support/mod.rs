@@ -125,9 +125,10 @@ impl Pki {
     }
 }
 
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind :0");
-    l.local_addr().expect("local addr").port()
+/// `N` distinct free loopback ports: all are held until all are chosen, so none repeats.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind :0")).collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
 
 /// A running mosquitto with one TLS listener per server certificate and a plain listener for the
@@ -149,7 +150,18 @@ pub struct Mosquitto {
 pub const ADMIN_PASSWORD: &str = "observer-secret-0b1f";
 
 impl Mosquitto {
+    /// Starts the broker; another process may take a chosen port between choosing and binding,
+    /// so a start that fails on a taken port is retried with new ports.
     pub fn start(pki: &Pki, device_password: &str) -> Mosquitto {
+        for _ in 0..4 {
+            if let Some(m) = Self::try_start(pki, device_password) {
+                return m;
+            }
+        }
+        panic!("mosquitto could not bind its ports in 4 tries");
+    }
+
+    fn try_start(pki: &Pki, device_password: &str) -> Option<Mosquitto> {
         assert!(
             Command::new(mosquitto_bin()).arg("-h").output().is_ok(),
             "mosquitto is not installed: run ci/setup.d/41-mosquitto-tls.sh (apt-get install mosquitto)"
@@ -177,9 +189,8 @@ impl Mosquitto {
         )
         .expect("acl");
 
-        let (good_port, expired_port, foreign_port, wrong_host_port, plain_port) =
-            (free_port(), free_port(), free_port(), free_port(), free_port());
-        let (chained_port, chain_incomplete_port) = (free_port(), free_port());
+        let [good_port, expired_port, foreign_port, wrong_host_port, chained_port, chain_incomplete_port, plain_port] =
+            free_ports::<7>();
         let log = d.join("mosquitto.log");
         let mut conf = format!(
             "per_listener_settings false\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n\
@@ -242,13 +253,17 @@ impl Mosquitto {
                             err.push('\n');
                         }
                     }
-                    panic!("mosquitto exited ({st}): {err}\nlog: {}", m.log_text());
+                    let log = m.log_text();
+                    if log.contains("Address already in use") {
+                        return None;
+                    }
+                    panic!("mosquitto exited ({st}): {err}\nlog: {log}");
                 }
                 assert!(Instant::now() < deadline, "mosquitto did not listen on {port} within 10 s: {}", m.log_text());
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        m
+        Some(m)
     }
 
     /// Sets `user`'s password in the password file and has mosquitto reload it (SIGHUP), as an
