@@ -32,7 +32,7 @@ pub type Bytes<const N: usize> = Vec<u8, N>;
 /// The objects [`Reading::direct`] decodes, as their canonical text (`1-0:1.8.1`: no leading
 /// zeros, no `*F`) packed into a zero-padded little-endian `u128`, sorted by that key.
 static DIRECT_OBIS: [(u128, Obis); DIRECT_COUNT] = sorted_keys(direct_list());
-const DIRECT_COUNT: usize = 53;
+const DIRECT_COUNT: usize = 53 + 5 + 5 * 4;
 
 const fn direct_list() -> [Obis; DIRECT_COUNT] {
     let mut v = [Obis::new(0, 0, 0, 0, 0); DIRECT_COUNT];
@@ -73,7 +73,23 @@ const fn direct_list() -> [Obis; DIRECT_COUNT] {
     v[n + 1] = Obis::new(0, 0, 96, 7, 9);
     v[n + 2] = Obis::new(1, 0, 99, 97, 0);
     v[n + 3] = Obis::new(0, 0, 96, 14, 0);
-    assert!(n + 4 == DIRECT_COUNT);
+    v[n + 4] = Obis::new(0, 0, 1, 0, 0);
+    v[n + 5] = Obis::new(1, 3, 0, 2, 8);
+    v[n + 6] = Obis::new(0, 0, 96, 1, 4);
+    v[n + 7] = Obis::new(0, 0, 96, 1, 1);
+    v[n + 8] = Obis::new(0, 0, 96, 1, 0);
+    n += 9;
+    let mut ch = 1;
+    while ch <= 4 {
+        v[n] = Obis::new(0, ch, 24, 1, 0);
+        v[n + 1] = Obis::new(0, ch, 96, 1, 0);
+        v[n + 2] = Obis::new(0, ch, 96, 1, 1);
+        v[n + 3] = Obis::new(0, ch, 24, 2, 1);
+        v[n + 4] = Obis::new(0, ch, 24, 2, 3);
+        n += 5;
+        ch += 1;
+    }
+    assert!(n == DIRECT_COUNT);
     v
 }
 
@@ -661,6 +677,10 @@ impl Reading {
             let (rest, next, newlines) = self.direct_failure_log(body)?;
             return Some((s.len() - rest.len() + next, newlines));
         }
+        if matches!((o.a, o.b, o.c, o.d), (0, 0, 1, 0) | (1, 3, 0, 2) | (0, _, 96, 1) | (0, 1..=4, 24, _)) {
+            let (rest, next, newlines) = self.direct_other(o, body)?;
+            return Some((s.len() - rest.len() + next, newlines));
+        }
         let (raw, decimals, n) = number(body)?;
         let after = match body.get(n) {
             Some(b'*') => {
@@ -696,6 +716,76 @@ impl Reading {
         let (next, newlines) = line_end(after)?;
         *c = Some(v);
         Some((s.len() - after.len() + next, newlines))
+    }
+
+    /// Identifiers, the timestamp and M-Bus type and value lines in their common shape
+    /// (`body` starts after the first `(`): one group of plain text (the identifiers), one
+    /// timestamp, `(digits)` (device type) or `(timestamp)(digits[.digits]*unit)` (an M-Bus
+    /// value in m3, GJ or kWh), then the line end. Returns the bytes after the last `)` and the
+    /// [`line_end`] after them, or `None` (nothing written) for anything else, including every
+    /// case where [`Reading::object`] would record an issue.
+    #[inline(never)]
+    fn direct_other<'b>(&mut self, o: Obis, body: &'b [u8]) -> Option<(&'b [u8], usize, u16)> {
+        // The first group's text, up to its `)`.
+        let close = body.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let (b')', text, after) = (*body.get(close)?, body.get(..close)?, body.get(close + 1..)?) else {
+            return None;
+        };
+        fn id<const N: usize>(t: &[u8]) -> Option<Bytes<N>> {
+            Bytes::from_slice(t).ok()
+        }
+        match (o.a, o.b, o.c, o.d, o.e) {
+            (0, 0, 1, 0, 0) => {
+                let ts = Timestamp::parse(text)?;
+                let (next, newlines) = line_end(after)?;
+                self.timestamp = Some(ts);
+                Some((after, next, newlines))
+            }
+            (1, 3, 0, 2, 8) | (0, 0, 96, 1, 4 | 1 | 0) => {
+                let (next, newlines) = line_end(after)?;
+                match o.e {
+                    8 => self.version = Some(id(text)?),
+                    4 => self.be_version = Some(id(text)?),
+                    1 => self.equipment_id = Some(id(text)?),
+                    _ => self.meter_serial = Some(id(text)?),
+                }
+                Some((after, next, newlines))
+            }
+            (0, ch @ 1..=4, 96, 1, 0 | 1) => {
+                let v = id(text)?;
+                let (next, newlines) = line_end(after)?;
+                self.mbus_dev(ch)?.equipment_id = Some(v);
+                Some((after, next, newlines))
+            }
+            (0, ch @ 1..=4, 24, 1, 0) => {
+                let (v, decimals, n) = number(text)?;
+                if decimals != 0 || n != text.len() || n > 10 {
+                    return None;
+                }
+                let v = u16::try_from(v).ok()?;
+                let (next, newlines) = line_end(after)?;
+                self.mbus_dev(ch)?.device_type = Some(v);
+                Some((after, next, newlines))
+            }
+            (0, ch @ 1..=4, 24, 2, e @ (1 | 3)) => {
+                let ts = Timestamp::parse(text)?;
+                let group = after.strip_prefix(b"(")?;
+                let (raw, decimals, n) = number(group)?;
+                let u = group.get(n..)?.strip_prefix(b"*")?;
+                let q = u.iter().position(|&b| b == b')')?;
+                let unit = Unit::parse(u.get(..q)?)?;
+                if !matches!(unit.dimension(), Dimension::Volume | Dimension::Heat | Dimension::Energy) {
+                    return None;
+                }
+                let after = u.get(q + 1..)?;
+                let (next, newlines) = line_end(after)?;
+                let kind = if e == 1 { MBusValueKind::Corrected } else { MBusValueKind::Uncorrected };
+                let value = Quantity::new(Fixed::new(raw, decimals), Some(unit));
+                self.mbus_dev(ch)?.value = Some(MBusValue { kind, timestamp: Some(ts), value });
+                Some((after, next, newlines))
+            }
+            _ => None,
+        }
     }
 
     /// `1-0:99.97.0` when every entry is well formed: `n)(0-0:96.7.19)` then `n` pairs
