@@ -156,9 +156,41 @@ fn known_obis(s: &[u8]) -> Option<(Obis, usize)> {
     }
     let p = (open.trailing_zeros() / 8) as usize;
     let key = x & ((1u128 << (8 * p)) - 1);
-    let at = DIRECT_OBIS.binary_search_by(|e| e.0.cmp(&key)).ok()?;
-    Some((DIRECT_OBIS.get(at)?.1, p))
+    let at = *OBIS_SLOTS.1.get(obis_hash(key, OBIS_SLOTS.0))?;
+    match DIRECT_OBIS.get(usize::from(at)) {
+        Some(&(k, o)) if k == key => Some((o, p)),
+        _ => None,
+    }
 }
+
+/// Slot of `key` in [`OBIS_SLOTS`] for the multiplier `m`.
+#[inline(always)]
+const fn obis_hash(key: u128, m: u64) -> usize {
+    let (lo, hi) = (key as u64, (key >> 64) as u64);
+    ((lo ^ hi.rotate_left(29)).wrapping_mul(m) >> (64 - 10)) as usize
+}
+
+/// A collision-free hash of the [`DIRECT_OBIS`] keys, found at compile time: the multiplier and
+/// 1024 slots holding an index into `DIRECT_OBIS` (255: empty).
+static OBIS_SLOTS: (u64, [u8; 1024]) = {
+    let mut m: u64 = 0x9E37_79B9_7F4A_7C15;
+    loop {
+        let mut slots = [255u8; 1024];
+        let mut i = 0;
+        while i < DIRECT_COUNT {
+            let h = obis_hash(DIRECT_OBIS[i].0, m);
+            if slots[h] != 255 {
+                break;
+            }
+            slots[h] = i as u8;
+            i += 1;
+        }
+        if i == DIRECT_COUNT {
+            break (m, slots);
+        }
+        m = m.wrapping_add(0x6A09_E667_F3BC_C908) | 1;
+    }
+};
 
 /// `digits[.digits]` (1..=18 digits) at the start of `s`: the raw value, the decimals and the
 /// length. `None` for anything [`Fixed::parse`] would read differently (a sign, no digit before
