@@ -1,7 +1,7 @@
 //! Framing + CRC + full decode of real telegrams, against the `dsmr5` crate on the same bytes.
 //!
 //! `cargo bench -p dsmr --bench decode` runs criterion, then prints a summary table (µs per
-//! telegram, µs per KiB, MB/s, ratio to dsmr5) from its own timing loop.
+//! telegram and MB/s for both crates, and the ratio) from its own interleaved timing loop.
 
 use criterion::{Criterion, Throughput};
 use std::hint::black_box;
@@ -13,7 +13,7 @@ const TELEGRAMS: &[(&str, &str)] = &[
     ("Fluvius e-MUCS, largest Belgian (ndokter V171_ALT)", "ndokter-dsmr_parser__TELEGRAM_FLUVIUS_V171_ALT.txt"),
 ];
 
-fn load(name: &str) -> Vec<u8> {
+fn load_fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/../fixtures/telegrams/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -47,20 +47,21 @@ fn theirs(bytes: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-fn time_per_iter(mut f: impl FnMut()) -> f64 {
-    // Best of 7 runs of ~50 ms each, in seconds per call.
+/// Seconds per call of `f`, over `samples` batches of about 2 ms each: (fastest batch, median).
+/// On a loaded machine the fastest batch is the best estimate of the undisturbed cost.
+fn time_per_iter(samples: usize, mut f: impl FnMut()) -> (f64, f64) {
     let mut iters = 1u64;
     loop {
         let t = Instant::now();
         for _ in 0..iters {
             f();
         }
-        if t.elapsed().as_secs_f64() > 0.05 {
+        if t.elapsed().as_secs_f64() > 0.002 {
             break;
         }
         iters *= 2;
     }
-    (0..7)
+    let mut v: Vec<f64> = (0..samples)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..iters {
@@ -68,7 +69,9 @@ fn time_per_iter(mut f: impl FnMut()) -> f64 {
             }
             t.elapsed().as_secs_f64() / iters as f64
         })
-        .fold(f64::INFINITY, f64::min)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
 }
 
 fn main() {
@@ -76,7 +79,7 @@ fn main() {
     let mut framer = Box::new(dsmr::Framer::<4096>::new());
     let mut reading = Box::new(dsmr::Reading::default());
     for (label, file) in TELEGRAMS {
-        let bytes = load(file);
+        let bytes = load_fixture(file);
         assert_eq!(ours(&mut framer, &mut reading, &bytes), 1, "{file} must decode");
         let mut g = c.benchmark_group(*file);
         g.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -95,26 +98,59 @@ fn main() {
     }
 
     println!();
-    println!("summary (framing + CRC + full decode, best of 7; this machine):");
-    println!("{:<52} {:>6} {:>9} {:>9} {:>9} {:>10} {:>8}", "telegram", "bytes", "µs", "µs/KiB", "MB/s", "dsmr5 µs", "ratio");
+    println!("summary: framing + CRC + full decode per telegram; fastest of 5 x 40 batches of ~2 ms");
+    println!("(median in brackets), dsmr and dsmr5 batches interleaved; this machine, load average {}", load());
+    println!(
+        "{:<52} {:>6} {:>16} {:>7} {:>16} {:>7} {:>13}",
+        "telegram", "bytes", "dsmr µs", "MB/s", "dsmr5 µs", "MB/s", "dsmr5 / dsmr"
+    );
     for (label, file) in TELEGRAMS {
-        let bytes = load(file);
-        let ours_s = time_per_iter(|| {
-            black_box(ours(&mut framer, &mut reading, black_box(&bytes)));
-        });
-        let theirs_s = theirs(&bytes).map(|_| {
-            time_per_iter(|| {
-                black_box(theirs(black_box(&bytes)));
-            })
-        });
-        let us = ours_s * 1e6;
-        let per_kib = us * 1024.0 / bytes.len() as f64;
-        let mbs = bytes.len() as f64 / ours_s / 1e6;
-        let (t_us, ratio) = match theirs_s {
-            Some(t) => (format!("{:.2}", t * 1e6), format!("{:.1}x", t / ours_s)),
-            None => ("fails".to_string(), "-".to_string()),
+        let bytes = load_fixture(file);
+        let can_theirs = theirs(&bytes).is_some();
+        let (mut ours_min, mut ours_med, mut theirs_min, mut theirs_med) = (f64::INFINITY, Vec::new(), f64::INFINITY, Vec::new());
+        for _ in 0..5 {
+            let (m, med) = time_per_iter(40, || {
+                black_box(ours(&mut framer, &mut reading, black_box(&bytes)));
+            });
+            ours_min = ours_min.min(m);
+            ours_med.push(med);
+            if can_theirs {
+                let (m, med) = time_per_iter(40, || {
+                    black_box(theirs(black_box(&bytes)));
+                });
+                theirs_min = theirs_min.min(m);
+                theirs_med.push(med);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
         };
-        println!("{label:<52} {:>6} {us:>9.2} {per_kib:>9.2} {mbs:>9.0} {t_us:>10} {ratio:>8}", bytes.len());
+        let ours_med = median(&mut ours_med);
+        let mbs = |s: f64| bytes.len() as f64 / s / 1e6;
+        let (t_us, t_mbs, ratio) = if can_theirs {
+            let theirs_med = median(&mut theirs_med);
+            (
+                format!("{:.2} ({:.2})", theirs_min * 1e6, theirs_med * 1e6),
+                format!("{:.0}", mbs(theirs_min)),
+                format!("{:.2}x ({:.2}x)", theirs_min / ours_min, theirs_med / ours_med),
+            )
+        } else {
+            ("fails".to_string(), "-".to_string(), "-".to_string())
+        };
+        println!(
+            "{label:<52} {:>6} {:>16} {:>7.0} {t_us:>16} {t_mbs:>7} {ratio:>13}",
+            bytes.len(),
+            format!("{:.2} ({:.2})", ours_min * 1e6, ours_med * 1e6),
+            mbs(ours_min),
+        );
     }
     println!("targets: <= 2 µs per 1 KiB DSMR 5 telegram; >= 3x faster than dsmr5");
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
 }
