@@ -202,6 +202,25 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
         assert!(m.retain || d.get("unique_id").is_some());
     }
 
+    // A flood of birth messages: discovery is re-sent a bounded number of times (debounced to
+    // once per 5 s of device time), and readings keep flowing.
+    let rounds = |m: &[Msg]| discovery(m) / per_round;
+    let before_flood = rounds(&msgs);
+    for _ in 0..500 {
+        sub.client.publish("homeassistant/status", rumqttc::QoS::AtMostOnce, false, "online").unwrap();
+    }
+    let (bytes, e) = meter.next();
+    port.write(&bytes);
+    sent.push(e);
+    let n = sent.len();
+    sub.collect_until(Duration::from_secs(10), |m| states(m).len() >= n, &mut msgs);
+    thread::sleep(Duration::from_millis(600));
+    while let Ok(m) = sub.rx.try_recv() {
+        msgs.push(m);
+    }
+    let flood_rounds = rounds(&msgs) - before_flood;
+    assert!((1..=3).contains(&flood_rounds), "500 birth messages gave {flood_rounds} discovery rounds");
+
     // Per-field topics carry the same values as the state document.
     let last_state = states(&msgs).last().cloned().unwrap();
     let field = msgs.iter().rev().find(|m| m.topic == format!("p1/{id}/power_import")).expect("per-field topic");
