@@ -49,3 +49,13 @@ fn backoff_doubles_and_is_capped() {
     b.reset();
     assert_eq!(b.next_delay(), 1000);
 }
+
+/// The ring holds `Copy` readings; their size bounds the device's RAM for store-and-forward.
+#[test]
+fn reading_and_memory_sizes() {
+    let reading = std::mem::size_of::<Reading>();
+    let memory = std::mem::size_of::<firmware_app::Memory<601>>();
+    println!("Reading: {reading} B; Memory<601> (600 waiting + 1 in flight): {memory} B");
+    assert!(reading <= 200, "Reading grew to {reading} B");
+    assert!(memory <= 601 * reading + 20 * 1024, "Memory<601> is {memory} B");
+}
