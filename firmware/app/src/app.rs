@@ -25,6 +25,8 @@ use crate::seams::{Clock, Connector, Console, Link, LoadState, NetError, NoRadio
 
 /// Transmit buffer: the largest packet is a raw telegram plus its topic.
 pub const TX_MAX: usize = TELEGRAM_MAX + 256;
+/// QoS 1 readings published ahead of their acknowledgements (brokers acknowledge in order).
+pub const INFLIGHT_MAX: usize = 8;
 /// Receive buffer: inbound messages longer than this are skipped and counted.
 pub const RX_MAX: usize = 512;
 /// Shortest time between two discovery publications (floods of HA birth messages).
@@ -42,7 +44,8 @@ struct Shared<const RING: usize> {
     power: Option<PowerSample>,
     power_pending: bool,
     have_power: bool,
-    inflight_seq: Option<u32>,
+    /// How many readings at the front of the ring are in flight (published, not yet acked).
+    inflight: usize,
     /// Power policy's verdict: may the radio be used for WiFi now?
     wifi_allowed: bool,
     /// The firmware's load state, forwarded to the power monitor by the power loop.
@@ -59,23 +62,24 @@ impl<const RING: usize> Shared<RING> {
     /// Queues a reading. When the ring is full the oldest reading that is not in flight is
     /// dropped (and counted); returns its seq.
     fn enqueue(&mut self, r: Reading) -> Option<u32> {
-        let inflight_front = self.inflight_seq.is_some() && self.ring.front().map(|x| x.seq) == self.inflight_seq;
-        let queued = self.ring.len() - usize::from(inflight_front);
+        let inflight = self.inflight.min(self.ring.len());
+        let queued = self.ring.len() - inflight;
         let mut dropped = None;
         if queued >= self.ring_cap || self.ring.is_full() {
-            dropped = if inflight_front {
-                let first = self.ring.pop_front();
-                let old = self.ring.pop_front();
-                if let Some(f) = first {
-                    let _ = self.ring.push_front(f);
+            // Lift the in-flight readings off, drop the next one, put them back in order.
+            let mut held: Vec<Reading, INFLIGHT_MAX> = Vec::new();
+            for _ in 0..inflight {
+                if let Some(x) = self.ring.pop_front() {
+                    let _ = held.push(x);
                 }
-                old.map(|o| o.seq)
-            } else {
-                self.ring.pop_front().map(|o| o.seq)
-            };
+            }
+            dropped = self.ring.pop_front().map(|o| o.seq);
+            while let Some(x) = held.pop() {
+                let _ = self.ring.push_front(x);
+            }
         }
         if let Err(r) = self.ring.push_back(r) {
-            // Only with a one-slot ring whose reading is in flight: the new one cannot wait.
+            // Only when every slot holds a reading in flight: the new one cannot wait.
             dropped = Some(r.seq);
         }
         if dropped.is_some() {
@@ -89,11 +93,13 @@ impl<const RING: usize> Shared<RING> {
     }
 
     /// The broker acknowledged the reading `seq` (or it was written at QoS 0).
-    fn acked(&mut self, seq: u32) {
+    fn acked(&mut self, seq: u32, was_inflight: bool) {
         if self.ring.front().map(|r| r.seq) == Some(seq) {
             let _ = self.ring.pop_front();
         }
-        self.inflight_seq = None;
+        if was_inflight {
+            self.inflight = self.inflight.saturating_sub(1);
+        }
         self.diag.published = self.diag.published.wrapping_add(1);
     }
 }
@@ -140,7 +146,7 @@ impl<const RING: usize> Memory<RING> {
                 power: None,
                 power_pending: false,
                 have_power: false,
-                inflight_seq: None,
+                inflight: 0,
                 wifi_allowed: true,
                 load: LoadState::Boot,
                 latest: None,
@@ -698,7 +704,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
         {
             let mut sh = ctx.shared.borrow_mut();
             sh.diag.mqtt_failures += 1;
-            sh.inflight_seq = None;
+            sh.inflight = 0;
         }
         let delay = backoff.next_delay();
         let l = ctx.line("mqtt").kv("state", "disconnected");
@@ -734,7 +740,7 @@ async fn send<W: Write>(conn: &mut W, bytes: &[u8]) -> Result<(), SessionEnd> {
 
 struct Session {
     next_pid: u16,
-    inflight: Option<(u16, u32, u64)>,
+    inflight: Deque<(u16, u32, u64), INFLIGHT_MAX>,
     last_tx_ms: u64,
     ping_sent_ms: Option<u64>,
     discovery_due: Option<u64>,
@@ -808,7 +814,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
     let now = ctx.now();
     let mut s = Session {
         next_pid: 0,
-        inflight: None,
+        inflight: Deque::new(),
         last_tx_ms: now,
         ping_sent_ms: None,
         discovery_due: cfg.discovery.then_some(now),
@@ -866,15 +872,17 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
             }
         }
 
-        // The next reading from the ring: QoS 1 unless it is a live reading and QoS 0 is configured.
-        if s.inflight.is_none() {
-            let front = {
+        // The next readings from the ring, up to INFLIGHT_MAX ahead of their acknowledgements:
+        // QoS 1, unless it is the only (live) reading and QoS 0 is configured.
+        while !s.inflight.is_full() {
+            let next = {
                 let sh = ctx.shared.borrow();
-                sh.ring.front().copied().map(|r| (r, sh.ring.len()))
+                sh.ring.iter().nth(s.inflight.len()).copied().map(|r| (r, sh.ring.len()))
             };
-            if let Some((reading, depth)) = front {
+            let Some((reading, depth)) = next else { break };
+            {
                 let live = depth == 1;
-                let qos = if live && cfg.qos == 0 { 0 } else { 1 };
+                let qos = if live && cfg.qos == 0 && s.inflight.is_empty() { 0 } else { 1 };
                 let pid = if qos == 1 { s.pid() } else { 0 };
                 ctx.set_load(LoadState::Transmitting);
                 let r = mqtt::publish(tx, &state_topic, qos, false, false, pid, |w| reading.write_json(w))
@@ -882,10 +890,10 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
                 send(conn, tx.get(r).unwrap_or(&[])).await?;
                 s.last_tx_ms = ctx.now();
                 if qos == 1 {
-                    s.inflight = Some((pid, reading.seq, s.last_tx_ms));
-                    ctx.shared.borrow_mut().inflight_seq = Some(reading.seq);
+                    let _ = s.inflight.push_back((pid, reading.seq, s.last_tx_ms));
+                    ctx.shared.borrow_mut().inflight = s.inflight.len();
                 } else {
-                    ctx.shared.borrow_mut().acked(reading.seq);
+                    ctx.shared.borrow_mut().acked(reading.seq, false);
                 }
                 {
                     let mut sh = ctx.shared.borrow_mut();
@@ -955,7 +963,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
             s.ping_sent_ms = Some(now);
             s.last_tx_ms = now;
         }
-        if s.inflight.is_some_and(|(_, _, sent)| now.saturating_sub(sent) >= response_ms) {
+        if s.inflight.front().is_some_and(|(_, _, sent)| now.saturating_sub(*sent) >= response_ms) {
             return Err(SessionEnd::Protocol("puback_timeout"));
         }
         ctx.set_load(LoadState::WifiConnected);
@@ -964,13 +972,13 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         if let Some(t) = s.ping_sent_ms {
             deadline = deadline.min(t + response_ms);
         }
-        if let Some((_, _, t)) = s.inflight {
+        if let Some((_, _, t)) = s.inflight.front() {
             deadline = deadline.min(t + response_ms);
         }
         if let Some(t) = s.discovery_due {
             deadline = deadline.min(t);
         }
-        let work_waiting = s.inflight.is_none() && !ctx.shared.borrow().ring.is_empty();
+        let work_waiting = !s.inflight.is_full() && ctx.shared.borrow().ring.len() > s.inflight.len();
         if work_waiting {
             continue;
         }
@@ -1022,9 +1030,14 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                 let mut ack = None;
                 match p {
                     Packet::PubAck(pid) => {
-                        if let Some((_, seq, _)) = s.inflight.filter(|(want, _, _)| *want == pid) {
-                            s.inflight = None;
-                            ctx.shared.borrow_mut().acked(seq);
+                        match s.inflight.front() {
+                            Some(&(want, seq, _)) if want == pid => {
+                                let _ = s.inflight.pop_front();
+                                ctx.shared.borrow_mut().acked(seq, true);
+                            }
+                            // MQTT 3.1.1 §4.6: QoS 1 acknowledgements come in order.
+                            Some(_) => return Err(SessionEnd::Protocol("puback_out_of_order")),
+                            None => {}
                         }
                     }
                     Packet::PingResp => s.ping_sent_ms = None,
