@@ -19,6 +19,7 @@ mod board;
 mod config;
 mod net;
 mod p1;
+mod p1_stream;
 mod seams;
 
 use embassy_executor::Spawner;

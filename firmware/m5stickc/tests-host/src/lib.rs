@@ -1,0 +1,1 @@
+//! Empty: the tests are in tests/ and include the board crate's source files.
