@@ -32,10 +32,9 @@ impl Zone {
         match self {
             Zone::Fixed(_) => false,
             Zone::CentralEurope => {
-                let y = t.year();
-                let start = last_sunday_0100_utc(y, 3);
-                let end = last_sunday_0100_utc(y, 10);
-                t >= start && t < end
+                let (start, end) = summer_span(t.year());
+                let ts = t.timestamp();
+                ts >= start && ts < end
             }
         }
     }
@@ -72,6 +71,23 @@ impl Zone {
             }
         }
     }
+}
+
+thread_local! {
+    static SPAN: std::cell::Cell<(i32, i64, i64)> = const { std::cell::Cell::new((i32::MIN, 0, 0)) };
+}
+
+/// Summer time of `year` as Unix seconds [start, end), cached per thread (the meter asks every step).
+fn summer_span(year: i32) -> (i64, i64) {
+    SPAN.with(|c| {
+        let (y, a, b) = c.get();
+        if y == year {
+            return (a, b);
+        }
+        let span = (last_sunday_0100_utc(year, 3).timestamp(), last_sunday_0100_utc(year, 10).timestamp());
+        c.set((year, span.0, span.1));
+        span
+    })
 }
 
 fn last_sunday_0100_utc(year: i32, month: u32) -> DateTime<Utc> {
