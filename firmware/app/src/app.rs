@@ -209,6 +209,11 @@ impl<C: Clock, O: Console, S: SystemInfo, const RING: usize> Ctx<'_, C, O, S, RI
             c.line(l.as_str());
         }
     }
+    fn count(&self, counter: impl FnOnce(&mut Diag) -> &mut u32) {
+        let mut sh = self.shared.borrow_mut();
+        let c = counter(&mut sh.diag);
+        *c = c.wrapping_add(1);
+    }
     fn set_load(&self, s: LoadState) {
         let mut sh = self.shared.borrow_mut();
         if sh.load != s {
@@ -525,7 +530,7 @@ async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const 
                 }
             }
             Err(e) => {
-                ctx.shared.borrow_mut().diag.power_errors += 1;
+                ctx.count(|d| &mut d.power_errors);
                 ctx.emit(ctx.line("error").kv("kind", "power").kv("detail", e));
             }
         }
@@ -668,7 +673,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
         if !link.is_up() {
             if link_was_up {
                 link_was_up = false;
-                ctx.shared.borrow_mut().diag.wifi_drops += 1;
+                ctx.count(|d| &mut d.wifi_drops);
             }
             ctx.set_load(LoadState::WifiConnecting);
             ctx.emit(ctx.line("wifi").kv("state", "connecting"));
@@ -703,7 +708,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
         ctx.set_load(if link.is_up() { LoadState::WifiConnected } else { LoadState::Idle });
         {
             let mut sh = ctx.shared.borrow_mut();
-            sh.diag.mqtt_failures += 1;
+            sh.diag.mqtt_failures = sh.diag.mqtt_failures.wrapping_add(1);
             sh.inflight = 0;
         }
         let delay = backoff.next_delay();
@@ -808,7 +813,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         }
     }
     backoff.reset();
-    ctx.shared.borrow_mut().diag.mqtt_connects += 1;
+    ctx.count(|d| &mut d.mqtt_connects);
     ctx.emit(ctx.line("mqtt").kv("state", "connected").kv("queue", ctx.shared.borrow().ring.len()));
 
     let now = ctx.now();
@@ -863,7 +868,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
                             .map_err(|_| SessionEnd::Protocol("encode"))?;
                         send(conn, tx.get(r).unwrap_or(&[])).await?;
                     }
-                    ctx.shared.borrow_mut().diag.discovery_sent += 1;
+                    ctx.count(|d| &mut d.discovery_sent);
                     ctx.emit(ctx.line("mqtt").kv("discovery", n));
                     s.last_tx_ms = ctx.now();
                 } else if now >= due {
@@ -1017,13 +1022,13 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
             Decoded::NeedMore => return Ok(()),
             Decoded::Corrupt => return Err(SessionEnd::Protocol("corrupt_stream")),
             Decoded::TooLong { header, body } => {
-                ctx.shared.borrow_mut().diag.inbound_oversize += 1;
+                ctx.count(|d| &mut d.inbound_oversize);
                 ctx.emit(ctx.line("error").kv("kind", "mqtt_oversize").kv("bytes", header + body));
                 s.skip = header + body;
                 continue;
             }
             Decoded::Malformed(used) => {
-                ctx.shared.borrow_mut().diag.inbound_ignored += 1;
+                ctx.count(|d| &mut d.inbound_ignored);
                 (used, None)
             }
             Decoded::Packet(p, used) => {
@@ -1051,7 +1056,7 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                                 s.discovery_due = Some(ctx.now());
                             }
                         } else if !(is_ha && payload == b"offline") {
-                            ctx.shared.borrow_mut().diag.inbound_ignored += 1;
+                            ctx.count(|d| &mut d.inbound_ignored);
                         }
                     }
                     Packet::SubAck(_, 0x80) => {
