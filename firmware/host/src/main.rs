@@ -186,9 +186,10 @@ fn main() -> Result<()> {
         .spawn(move || -> Result<()> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("tokio runtime")?;
             rt.block_on(async {
-                let port =
-                    P1Port::open(&p1_path).with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
-                firmware(cfg, port, radio, scale).await
+                let dr = DataRequestPin::default();
+                let port = P1Port::open(&p1_path, dr.clone())
+                    .with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
+                firmware(cfg, port, dr, radio, scale).await
             })
         })
         .context("spawn firmware thread")?;
@@ -198,14 +199,14 @@ fn main() -> Result<()> {
     }
 }
 
-async fn firmware(cfg: Config, port: P1Port, radio: Option<UdpRadio>, scale: f64) -> Result<()> {
+async fn firmware(cfg: Config, port: P1Port, dr: DataRequestPin, radio: Option<UdpRadio>, scale: f64) -> Result<()> {
     let clock = ScaledClock::new(scale);
     let (wifi_tx, wifi_rx) = watch::channel(true);
     let (supply_tx, supply_rx) = watch::channel(true);
     let mut memory: Memory<HOST_RING_SLOTS> = Memory::new();
     let board = Board {
         p1: port,
-        data_request: DataRequestPin::default(),
+        data_request: dr,
         link: VirtualLink::new(wifi_rx.clone()),
         net: TcpConnector::new(wifi_rx),
         clock,

@@ -75,6 +75,8 @@ impl embedded_io::Error for PortError {
 pub struct P1Port {
     path: String,
     port: Option<FromTokio<tokio_serial::SerialStream>>,
+    data_request: DataRequestPin,
+    applied: Option<bool>,
 }
 
 impl std::fmt::Debug for P1Port {
@@ -84,10 +86,12 @@ impl std::fmt::Debug for P1Port {
 }
 
 impl P1Port {
-    /// Opens `path` (fails if it cannot be opened now).
-    pub fn open(path: &str) -> std::io::Result<Self> {
+    /// Opens `path` (fails if it cannot be opened now). The data-request level set on
+    /// `data_request` is driven on the port's RTS line (a USB-UART's modem control; a pty has
+    /// none, and the level is then only recorded).
+    pub fn open(path: &str, data_request: DataRequestPin) -> std::io::Result<Self> {
         let port = Self::open_port(path)?;
-        Ok(P1Port { path: path.to_owned(), port: Some(port) })
+        Ok(P1Port { path: path.to_owned(), port: Some(port), data_request, applied: None })
     }
 
     fn open_port(path: &str) -> std::io::Result<FromTokio<tokio_serial::SerialStream>> {
@@ -108,10 +112,22 @@ impl embedded_io::ErrorType for P1Port {
 
 impl embedded_io_async::Read for P1Port {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, PortError> {
+        let level = self.data_request.high.lock().map(|h| *h).unwrap_or(false);
+        if self.applied != Some(level) {
+            if let Some(p) = &mut self.port {
+                use tokio_serial::SerialPort;
+                // A pty refuses modem control; that is expected there.
+                let _ = p.inner_mut().write_request_to_send(level);
+            }
+            self.applied = Some(level);
+        }
         let port = match &mut self.port {
             Some(p) => p,
             None => match Self::open_port(&self.path) {
-                Ok(p) => self.port.insert(p),
+                Ok(p) => {
+                    self.applied = None;
+                    self.port.insert(p)
+                }
                 Err(e) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     return Err(PortError(e.kind()));
@@ -132,8 +148,9 @@ impl embedded_io_async::Read for P1Port {
     }
 }
 
-/// The data-request line. A pty has no modem-control lines, so the level is only recorded
-/// (the application logs it); the simulator's data request is driven through its own control.
+/// The data-request line: the P1 port drives it on RTS (see [`P1Port::open`]). A pty has no
+/// modem-control lines, so there the level is only recorded (the application logs it); the
+/// simulator's data request is driven through its own control.
 #[derive(Debug, Default, Clone)]
 pub struct DataRequestPin {
     /// The current level.
