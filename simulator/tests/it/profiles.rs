@@ -112,6 +112,7 @@ proptest! {
     // cases slow). A failure prints the seed for replay.
     #[test]
     fn counters_stay_consistent_over_a_simulated_week(seed in any::<u64>()) {
+      let _timing = crate::timing_lock();
       for profile in Profile::builtins().expect("profiles") {
         let slots = 7 * 86_400 / u64::from(profile.interval_s);
         let mut m = Meter::new(profile.clone(), seed, t("2026-03-25T00:00:00+01:00"));
