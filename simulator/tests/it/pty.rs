@@ -115,7 +115,7 @@ async fn data_request_gates_whole_telegrams() {
     let reads = reader.await.expect("reader");
     let got: Vec<u8> = reads.iter().flat_map(|(_, b)| b.iter().copied()).collect();
     assert_eq!(got, sent, "only whole telegrams, identical");
-    assert!((4..=6).contains(&summary.telegrams), "sent {} telegrams in a 500 ms window at 10 slots/s", summary.telegrams);
+    assert!((3..=7).contains(&summary.telegrams), "sent {} telegrams in a 500 ms window at 10 slots/s", summary.telegrams);
     assert_eq!(summary.telegrams + summary.dr_skipped, 20);
     assert_eq!(got.iter().filter(|&&b| b == b'/').count() as u64, summary.telegrams);
     assert!(got.ends_with(b"\r\n") && got.starts_with(b"/"), "never cut inside a telegram");
@@ -123,6 +123,7 @@ async fn data_request_gates_whole_telegrams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn continuous_stream_quirk_repeats_whole_telegrams_while_data_request_is_held() {
+    let _timing = crate::timing_lock();
     let (mut sink, mut rx) = tokio::io::duplex(1 << 20);
     let mut meter = Meter::new(Profile::load("iskra-am550-td2").expect("p"), 2, Utc::now() + chrono::Duration::seconds(1));
     let opts = RunOptions { speed: Speed::Factor(2.0), count: Some(3), continuous_stream: true, ..RunOptions::default() };
