@@ -164,6 +164,8 @@ pub struct Observer {
     pub redeliveries: u64,
     /// Arrival times of `ev=mqtt state=connected`.
     pub connects: Vec<Instant>,
+    /// The device's ring depth from its last `ev=telegram` / `ev=mqtt` line.
+    pub device_queue: u64,
     /// (ledger index, arrival) of every duplicate, classified at the end.
     pub duplicate_arrivals: Vec<(usize, Instant)>,
     pub out_of_order: u64,
@@ -205,6 +207,7 @@ impl Observer {
             duplicates: 0,
             redeliveries: 0,
             connects: Vec::new(),
+            device_queue: 0,
             duplicate_arrivals: Vec::new(),
             out_of_order: 0,
             unknown_readings: Vec::new(),
@@ -240,6 +243,9 @@ impl Observer {
             }
         }
         let Some(ev) = &l.ev else { return };
+        if let Some(q) = l.num("queue") {
+            self.device_queue = q as u64;
+        }
         *self.console_events.entry(ev.clone()).or_default() += 1;
         match ev.as_str() {
             "boot" => self.boots.push(l.text.clone()),

@@ -64,7 +64,7 @@ pub fn report_line(r: &Record) -> String {
     };
     let faults: u64 = f.injected.values().sum();
     format!(
-        "{:<22} {:<8} sent {} delivered {} dropped {} dup {} (QoS 1 redelivered {}) | faults {} | latency p50 {} ms p99 {} ms | meter/wall {:.0}x ({} meter in {:.1} s) | peak RSS {} KiB, ring high-water {}",
+        "{:<22} {:<8} sent {} delivered {} dropped {} dup {} (QoS 1 redelivered {}) | faults {} | latency p50 {} ms p99 {} ms | meter/wall {:.0}x ({} meter in {:.1} s, meter waited {:.1} s in {} stalls) | peak RSS {} KiB, ring high-water {}",
         r.name,
         status,
         f.sent,
@@ -78,6 +78,8 @@ pub fn report_line(r: &Record) -> String {
         f.speedup,
         crate::duration::format(Duration::from_secs_f64(f.meter_s.max(0.0))),
         f.wall_s,
+        f.throttle_s,
+        f.throttle_stalls,
         f.peak_rss_kib,
         f.ring_high_water.map_or("-".into(), |d| d.to_string()),
     )

@@ -104,7 +104,7 @@ impl SelftestCmd {
             "[[events]]\nat = \"5m\"\ndo = \"device_kill\"\n",
             None,
             Duration::from_secs(30),
-            "the device exited mid-scenario",
+            "exited mid-scenario",
             true,
             true,
         )?);

@@ -149,6 +149,23 @@ pub(crate) struct World {
     pub(crate) slot_of: Vec<usize>,
 }
 
+/// Keeps virtual time from outrunning the device: while no outage is scripted, the meter waits
+/// whenever the device reports more than `high` readings in its ring, until it is back under
+/// `low`. The device's clock keeps running meanwhile (a pause in meter time, as if the replay
+/// after an outage took no meter time at all). Outages are never throttled: filling the ring is
+/// their point. Each wait is bounded.
+#[derive(Debug, Default)]
+pub(crate) struct Throttle {
+    /// Outages in progress (broker, WiFi, supply), counted by the event loop.
+    pub(crate) outages: std::sync::atomic::AtomicI64,
+    pub(crate) stalls: std::sync::atomic::AtomicU64,
+    pub(crate) stalled_us: std::sync::atomic::AtomicU64,
+}
+
+const THROTTLE_HIGH: u64 = 1000;
+const THROTTLE_LOW: u64 = 200;
+const THROTTLE_MAX_WAIT: Duration = Duration::from_secs(30);
+
 /// Runs one attempt of a scenario. Never hangs: the whole attempt is bounded by the scenario's
 /// wall timeout plus a fixed teardown allowance.
 pub async fn run(sc: &Loaded, env: &Env, attempt: u32) -> Attempt {
@@ -340,11 +357,13 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
     let bar2 = bar.clone();
     let dr2 = dr.clone();
     let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let throttle = Arc::new(Throttle::default());
+    let throttle2 = throttle.clone();
     let mut line = Cuttable { inner: Some(master), cut: cut.clone() };
     let meter_task = tokio::spawn(async move {
         let mut master = &mut line;
         let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut source = Recorded { meter, world: w3.clone(), start: None };
+        let mut source = Recorded { meter, world: w3.clone(), start: None, throttle: Some(throttle2) };
         let r = simulator::run::run(&mut source, &mut master, &opts, &dr2, |tg, skipped| {
             let at = Instant::now();
             let t0 = *first.get_or_insert(tg.due);
@@ -375,7 +394,23 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
         while events_done < events.len() && events[events_done].meter_s <= now_meter {
             let ev = events[events_done];
             events_done += 1;
-            if let Err(e) = act(ev.action, &mut device, &mut proxy, &mut broker, &capture, &dr, env, broker_port, &cut).await {
+            let delta = match ev.action {
+                Action::BrokerDown | Action::WifiDown | Action::SupplyUnplug | Action::P1Unplug => 1,
+                Action::BrokerUp | Action::WifiUp | Action::SupplyPlug | Action::P1Plug => -1,
+                _ => 0,
+            };
+            if delta > 0 {
+                throttle.outages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let restart = ev.action == Action::BrokerRestart;
+            if restart {
+                throttle.outages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let r = act(ev.action, &mut device, &mut proxy, &mut broker, &capture, &dr, env, broker_port, &cut).await;
+            if delta < 0 || restart {
+                throttle.outages.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            if let Err(e) = r {
                 failed = Some(e.context(format!("event `{}` at meter time {:.0} s", ev.action.name(), ev.meter_s)));
                 break;
             }
@@ -413,6 +448,8 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    facts.throttle_stalls = throttle.stalls.load(std::sync::atomic::Ordering::SeqCst);
+    facts.throttle_s = throttle.stalled_us.load(std::sync::atomic::Ordering::SeqCst) as f64 / 1e6;
     if let Exit::Exited(status) = device.exit() {
         facts.device_exit = Some(status);
     }
@@ -624,6 +661,26 @@ pub(crate) struct Recorded {
     pub(crate) meter: Meter,
     pub(crate) world: Arc<Mutex<World>>,
     pub(crate) start: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) throttle: Option<Arc<Throttle>>,
+}
+
+impl Recorded {
+    fn wait_for_device(&self) {
+        let Some(t) = &self.throttle else { return };
+        let queue = || self.world.lock().unwrap_or_else(|p| p.into_inner()).obs.device_queue;
+        let outage = || t.outages.load(std::sync::atomic::Ordering::SeqCst) > 0;
+        if outage() || queue() <= THROTTLE_HIGH {
+            return;
+        }
+        let t0 = Instant::now();
+        tokio::task::block_in_place(|| {
+            while !outage() && queue() > THROTTLE_LOW && t0.elapsed() < THROTTLE_MAX_WAIT {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        t.stalls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        t.stalled_us.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Ledger entry of telegram slot `index` (slots and entries are created one for one).
@@ -633,6 +690,7 @@ pub(crate) fn source_slot(w: &World, index: u64) -> Option<usize> {
 
 impl simulator::run::TelegramSource for Recorded {
     fn next(&mut self) -> Option<simulator::Telegram> {
+        self.wait_for_device();
         let tg = self.meter.next_telegram();
         let t0 = *self.start.get_or_insert(tg.due);
         let meter_s = (tg.due - t0).num_milliseconds() as f64 / 1000.0;
@@ -653,5 +711,53 @@ impl simulator::run::TelegramSource for Recorded {
     }
     fn faults(&self) -> simulator::FaultCounts {
         self.meter.fault_counts().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn soak() -> Scenario {
+        let path = crate::workspace().join("fixtures/scenarios/soak.toml");
+        let (s, _): (Scenario, String) = crate::toml_file::load(&path).unwrap();
+        s
+    }
+
+    #[test]
+    fn the_random_mix_is_seeded_and_outages_do_not_overlap() {
+        let s = soak();
+        let (a, rules_a) = schedule(&s, 1);
+        let (b, _) = schedule(&s, 1);
+        assert_eq!(a, b, "same seed, same schedule");
+        assert_eq!(rules_a.len(), FaultKind::ALL.len(), "every fault kind is in the mix");
+        let mut other = s.clone();
+        other.seed += 1;
+        assert_ne!(schedule(&other, 1).0, a);
+        for (down, up) in [(Action::WifiDown, Action::WifiUp), (Action::BrokerDown, Action::BrokerUp), (Action::SupplyUnplug, Action::SupplyPlug)] {
+            let mut open = false;
+            for e in a.iter().filter(|e| e.action == down || e.action == up) {
+                assert_eq!(e.action == down, !open, "{down:?} outages overlap at {}", e.meter_s);
+                open = e.action == down;
+            }
+            assert!(!open);
+        }
+        let restarts = a.iter().filter(|e| e.action == Action::BrokerRestart).count();
+        assert_eq!(restarts, 7);
+        assert!(a.iter().all(|e| e.meter_s <= s.duration.as_secs_f64()));
+    }
+
+    #[test]
+    fn faults_at_meter_times_become_telegram_indexes() {
+        let path = crate::workspace().join("fixtures/scenarios/faults_each_kind.toml");
+        let (s, _): (Scenario, String) = crate::toml_file::load(&path).unwrap();
+        let (_, rules) = schedule(&s, 1);
+        let crc = rules.iter().find(|r| r.kind == FaultKind::CorruptCrc).unwrap();
+        assert_eq!((crc.when.offset, crc.when.every, crc.when.limit), (180, 3600, Some(2)));
+        let jump = rules.iter().find(|r| r.kind == FaultKind::ClockJump).unwrap();
+        assert_eq!(jump.params.seconds, Some(3600));
+        // A 10 s meter (DSMR 4): the same times are a tenth of the indexes.
+        let (_, rules) = schedule(&s, 10);
+        assert_eq!(rules.iter().find(|r| r.kind == FaultKind::CorruptCrc).unwrap().when.offset, 18);
     }
 }
