@@ -711,6 +711,27 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
             sh.diag.mqtt_failures = sh.diag.mqtt_failures.wrapping_add(1);
             sh.inflight = 0;
         }
+        // Failures a retry will not cure get an error line of their own (and a counter), so they
+        // stand out from ordinary disconnects; the back-off below still applies.
+        match outcome {
+            Err(SessionEnd::Net(e)) if e.is_tls() => {
+                ctx.shared.borrow_mut().diag.tls_failures += 1;
+                ctx.emit(ctx.line("error").kv("kind", "tls").kv("detail", e).kv("host", &broker.host).kv("port", broker.port));
+            }
+            Err(SessionEnd::Refused(code)) => {
+                ctx.shared.borrow_mut().diag.auth_failures += 1;
+                let detail = match code {
+                    1 => "protocol_version",
+                    2 => "client_id_rejected",
+                    3 => "server_unavailable",
+                    4 => "bad_username_or_password",
+                    5 => "not_authorized",
+                    _ => "unknown",
+                };
+                ctx.emit(ctx.line("error").kv("kind", "mqtt_refused").kv("code", code).kv("detail", detail));
+            }
+            _ => {}
+        }
         let delay = backoff.next_delay();
         let l = ctx.line("mqtt").kv("state", "disconnected");
         let l = match outcome {
@@ -1060,6 +1081,7 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                         }
                     }
                     Packet::SubAck(_, 0x80) => {
+                        ctx.shared.borrow_mut().diag.subscribe_refused += 1;
                         ctx.emit(ctx.line("error").kv("kind", "mqtt_subscribe_refused"));
                     }
                     _ => {}

@@ -82,6 +82,13 @@ pub struct Diag {
     pub mqtt_failures: u32,
     /// Times the WiFi link went down.
     pub wifi_drops: u32,
+    /// Broker connections that failed in TLS (handshake or certificate); also in `mqtt_failures`.
+    pub tls_failures: u32,
+    /// CONNECTs the broker refused (bad user name or password, not authorised, ...); also in
+    /// `mqtt_failures`.
+    pub auth_failures: u32,
+    /// Subscriptions the broker refused (SUBACK 0x80).
+    pub subscribe_refused: u32,
     /// Inbound messages ignored as garbage (unknown payload or topic).
     pub inbound_ignored: u32,
     /// Inbound packets longer than the receive buffer, skipped.
@@ -129,10 +136,13 @@ impl Diag {
         opt(w, self.last_telegram_age_ms)?;
         write!(
             w,
-            ",\"meter_silent\":{},\"mqtt_connects\":{},\"mqtt_failures\":{},\"wifi_drops\":{},\"inbound_ignored\":{},\"inbound_oversize\":{},\"discovery_sent\":{},\"power_errors\":{}",
+            ",\"meter_silent\":{},\"mqtt_connects\":{},\"mqtt_failures\":{},\"tls_failures\":{},\"auth_failures\":{},\"subscribe_refused\":{},\"wifi_drops\":{},\"inbound_ignored\":{},\"inbound_oversize\":{},\"discovery_sent\":{},\"power_errors\":{}",
             self.meter_silent,
             self.mqtt_connects,
             self.mqtt_failures,
+            self.tls_failures,
+            self.auth_failures,
+            self.subscribe_refused,
             self.wifi_drops,
             self.inbound_ignored,
             self.inbound_oversize,

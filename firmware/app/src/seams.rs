@@ -32,8 +32,20 @@ pub enum NetError {
     Refused,
     /// The operation did not complete in time.
     Timeout,
-    /// TLS handshake or certificate verification failed.
+    /// The TLS handshake failed (refused by the broker, malformed, or the broker did not prove
+    /// it holds its certificate's key).
     Tls,
+    /// The broker's certificate is not issued by the configured CA.
+    TlsUnknownIssuer,
+    /// The broker's certificate has expired.
+    TlsExpired,
+    /// The broker's certificate is not valid yet (often: the device's clock is wrong).
+    TlsNotYetValid,
+    /// The broker's certificate does not name the configured broker host.
+    TlsHostname,
+    /// The broker's certificate is malformed or uses an unsupported algorithm, or the configured
+    /// CA is unusable.
+    TlsCertificate,
     /// Anything else the board reports.
     Other,
 }
@@ -47,8 +59,26 @@ impl NetError {
             NetError::Refused => "refused",
             NetError::Timeout => "timeout",
             NetError::Tls => "tls",
+            NetError::TlsUnknownIssuer => "tls_unknown_issuer",
+            NetError::TlsExpired => "tls_expired",
+            NetError::TlsNotYetValid => "tls_not_yet_valid",
+            NetError::TlsHostname => "tls_hostname_mismatch",
+            NetError::TlsCertificate => "tls_bad_certificate",
             NetError::Other => "other",
         }
+    }
+
+    /// True for every TLS failure (handshake or certificate).
+    pub fn is_tls(self) -> bool {
+        matches!(
+            self,
+            NetError::Tls
+                | NetError::TlsUnknownIssuer
+                | NetError::TlsExpired
+                | NetError::TlsNotYetValid
+                | NetError::TlsHostname
+                | NetError::TlsCertificate
+        )
     }
 }
 

@@ -16,7 +16,7 @@ use firmware_app::{Board, Config, Memory};
 use firmware_host::ble_sink::BleSink;
 use firmware_host::config_file::{self, FieldLines};
 use firmware_host::seams::{
-    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, UdpRadio, VirtualLink,
+    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, TlsSettings, UdpRadio, VirtualLink,
 };
 use firmware_host::{HOST_RING, HOST_RING_SLOTS};
 use tokio::io::AsyncBufReadExt;
@@ -61,6 +61,13 @@ struct Args {
     /// command line, where `ps` would show it).
     #[arg(long, value_name = "VAR")]
     password_env: Option<String>,
+    /// Read the MQTT password from the first line of this file (key `password`).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
+    password_file: Option<PathBuf>,
+    /// CA certificate (PEM or DER) the broker's certificate must chain to; required for an
+    /// `mqtts://` broker. The broker's host name must be in its certificate.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// QoS of live readings, 0 or 1 (key `qos`; replays always use 1).
     #[arg(long)]
     qos: Option<u8>,
@@ -121,6 +128,10 @@ fn build_config(args: &Args) -> Result<Config> {
         let v = std::env::var(var).with_context(|| format!("--password-env: environment variable {var} is not set"))?;
         apply(&mut cfg, Field::Password, &v)?;
     }
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--password-file {}: cannot read", path.display()))?;
+        apply(&mut cfg, Field::Password, text.lines().next().unwrap_or(""))?;
+    }
     if let Some(v) = args.qos {
         apply(&mut cfg, Field::Qos, &v.to_string())?;
     }
@@ -154,8 +165,8 @@ fn build_config(args: &Args) -> Result<Config> {
     if cfg.ring_capacity as usize > HOST_RING {
         bail!("ring_capacity: at most {HOST_RING} on the virtual device");
     }
-    if cfg.broker.as_ref().is_some_and(|b| b.tls) {
-        bail!("broker: TLS (mqtts://) is not supported by this build yet");
+    if cfg.broker.as_ref().is_some_and(|b| b.tls) && args.ca.is_none() {
+        bail!("broker: a TLS broker (mqtts://) needs --ca FILE, the CA its certificate chains to");
     }
     if cfg.transport.uses_ble() && args.ble_sink.is_none() {
         bail!("--transport {}: the virtual radio needs --ble-sink udp://HOST:PORT", if cfg.transport.uses_wifi() { "both" } else { "ble" });
@@ -169,6 +180,13 @@ fn main() -> Result<()> {
         bail!("--time-scale: expected a number in (0, 100000], got {}", args.time_scale);
     }
     let mut cfg = build_config(&args)?;
+    let tls = match &args.ca {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("--ca {}: cannot read", path.display()))?;
+            Some(TlsSettings::new(&bytes).map_err(|e| anyhow::anyhow!("--ca {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
     let floor = (2000.0 * args.time_scale).min(3_600_000.0) as u32;
     cfg.connect_timeout_ms = cfg.connect_timeout_ms.max(floor.min(600_000));
     cfg.response_timeout_ms = cfg.response_timeout_ms.max(floor);
@@ -189,7 +207,7 @@ fn main() -> Result<()> {
                 let dr = DataRequestPin::default();
                 let port = P1Port::open(&p1_path, dr.clone())
                     .with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
-                firmware(cfg, port, dr, radio, scale).await
+                firmware(cfg, port, dr, radio, scale, tls).await
             })
         })
         .context("spawn firmware thread")?;
@@ -199,7 +217,14 @@ fn main() -> Result<()> {
     }
 }
 
-async fn firmware(cfg: Config, port: P1Port, dr: DataRequestPin, radio: Option<UdpRadio>, scale: f64) -> Result<()> {
+async fn firmware(
+    cfg: Config,
+    port: P1Port,
+    dr: DataRequestPin,
+    radio: Option<UdpRadio>,
+    scale: f64,
+    tls: Option<TlsSettings>,
+) -> Result<()> {
     let clock = ScaledClock::new(scale);
     let (wifi_tx, wifi_rx) = watch::channel(true);
     let (supply_tx, supply_rx) = watch::channel(true);
@@ -208,7 +233,7 @@ async fn firmware(cfg: Config, port: P1Port, dr: DataRequestPin, radio: Option<U
         p1: port,
         data_request: dr,
         link: VirtualLink::new(wifi_rx.clone()),
-        net: TcpConnector::new(wifi_rx),
+        net: TcpConnector::new(wifi_rx).with_tls(tls),
         clock,
         power: FixedSupply::new(supply_rx),
         console: StdoutConsole,

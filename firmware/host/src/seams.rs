@@ -213,28 +213,68 @@ impl Link for VirtualLink {
     }
 }
 
-/// Real TCP to the broker; refuses while the virtual link is down.
-#[derive(Debug, Clone)]
+/// TLS for the broker connection: the CA the broker's certificate must chain to, and the record
+/// buffers (the same firmware-tls code as on the ESP32).
+pub struct TlsSettings {
+    ca_der: Vec<u8>,
+    buffers: Box<firmware_tls::Buffers<{ firmware_tls::RECORD_BUFFER_MAX }, 4096>>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings").field("ca_der_len", &self.ca_der.len()).finish_non_exhaustive()
+    }
+}
+
+impl TlsSettings {
+    /// Settings trusting the CA certificate `ca` (PEM or DER); fails if it is not a usable one.
+    pub fn new(ca: &[u8]) -> Result<Self, firmware_tls::Error> {
+        let mut scratch = vec![0u8; ca.len()];
+        let ca_der = firmware_tls::TrustAnchor::from_pem_or_der(ca, &mut scratch)?.der().to_vec();
+        Ok(TlsSettings { ca_der, buffers: Box::new(firmware_tls::Buffers::new()) })
+    }
+}
+
+/// The application's name for a firmware-tls failure.
+pub fn tls_net_error(e: firmware_tls::Error) -> NetError {
+    use firmware_tls::Error as E;
+    match e {
+        E::UnknownIssuer => NetError::TlsUnknownIssuer,
+        E::Expired => NetError::TlsExpired,
+        E::NotYetValid => NetError::TlsNotYetValid,
+        E::HostnameMismatch => NetError::TlsHostname,
+        E::BadCa | E::BadCertificate | E::UnsupportedCertificate => NetError::TlsCertificate,
+        E::Io(_) | E::Closed => NetError::Refused,
+        _ => NetError::Tls,
+    }
+}
+
+/// Real TCP (or TLS over TCP) to the broker; refuses while the virtual link is down.
+#[derive(Debug)]
 pub struct TcpConnector {
     link: watch::Receiver<bool>,
+    tls: Option<TlsSettings>,
 }
 
 impl TcpConnector {
-    /// A connector gated by the virtual link `link`.
+    /// A connector gated by the virtual link `link`, without TLS.
     pub fn new(link: watch::Receiver<bool>) -> Self {
-        TcpConnector { link }
+        TcpConnector { link, tls: None }
+    }
+
+    /// The same, able to connect with TLS (`mqtts://` brokers).
+    pub fn with_tls(mut self, tls: Option<TlsSettings>) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
 impl Connector for TcpConnector {
-    type Conn<'a> = FromTokio<TcpStream>;
+    type Conn<'a> = firmware_tls::Stream<'a, FromTokio<TcpStream>>;
 
     async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<Self::Conn<'a>, NetError> {
         if !*self.link.borrow() {
             return Err(NetError::LinkDown);
-        }
-        if tls {
-            return Err(NetError::Tls);
         }
         let s = TcpStream::connect((host, port)).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::ConnectionRefused => NetError::Refused,
@@ -243,7 +283,22 @@ impl Connector for TcpConnector {
             _ => NetError::Other,
         })?;
         let _ = s.set_nodelay(true);
-        Ok(FromTokio::new(s))
+        let s = FromTokio::new(s);
+        if !tls {
+            return Ok(firmware_tls::Stream::Plain(s));
+        }
+        let Some(settings) = self.tls.as_mut() else { return Err(NetError::TlsCertificate) };
+        let options = firmware_tls::Options {
+            ca: firmware_tls::TrustAnchor::from_der(&settings.ca_der).map_err(tls_net_error)?,
+            server_name: host,
+            // Certificate dates are wall-clock dates, whatever --time-scale does to the app's clock.
+            now_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            max_fragment_length: None,
+        };
+        settings.buffers.connect(s, &options, rand_core::OsRng).await.map(firmware_tls::Stream::Tls).map_err(tls_net_error)
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! Checked: the right CA and password connect and publish readings; unknown-CA, expired and
 //! wrong-host certificates and a wrong password each end in a failed attempt and a console line
-//! naming the cause, never a crash; attempts back off exponentially up to the configured cap (no
+//! naming the cause, an `ev=error` line and a diagnostic
+//! counter, never a crash; attempts back off exponentially up to the configured cap (no
 //! hot reconnect loop); the diagnostic counter equals the failed attempts; and the password and
 //! user name appear in no console line and no MQTT message.
 
@@ -35,10 +36,15 @@ struct Target {
     ca_der: Vec<u8>,
 }
 
-/// Maps firmware-tls's error onto the application's seam. Until firmware-app's `NetError` has a
-/// variant per certificate failure (patches/firmware-app-tls-errors.patch), all become `Tls`.
+/// Maps firmware-tls's error onto the application's seam: one `NetError` per certificate failure,
+/// so the console line and the counters name the cause.
 fn net_error(e: Error) -> NetError {
     match e {
+        Error::UnknownIssuer => NetError::TlsUnknownIssuer,
+        Error::Expired => NetError::TlsExpired,
+        Error::NotYetValid => NetError::TlsNotYetValid,
+        Error::HostnameMismatch => NetError::TlsHostname,
+        Error::BadCa | Error::BadCertificate | Error::UnsupportedCertificate => NetError::TlsCertificate,
         Error::Io(_) | Error::Closed => NetError::Refused,
         _ => NetError::Tls,
     }
@@ -329,6 +335,9 @@ async fn certificate_failures_back_off_then_the_right_ca_connects() {
             assert!(phase.len() >= 2, "{want:?}: {phase:?}");
             // The attempt running when the phase began may have used the previous target.
             assert!(phase[1..].iter().all(|o| *o == Err(want)), "{want:?}: {phase:?}");
+            let detail = format!("ev=error kind=tls detail={} host=localhost", want.as_str());
+            let lines = run.lines.all();
+            assert!(lines.iter().any(|l| l.contains(&detail)), "no `{detail}` line:\n{}", lines.join("\n"));
         }
         assert!(
             !messages.iter().any(|m| matches!(m, Received::Publish(t, _) if t.starts_with(PREFIX))),
@@ -345,8 +354,10 @@ async fn certificate_failures_back_off_then_the_right_ca_connects() {
         assert_eq!(outcomes.last(), Some(&Ok(())), "{outcomes:?}");
 
         // A console line per failed attempt, naming TLS as the cause, then a session.
-        let tls_lines = lines.iter().filter(|l| l.contains("state=disconnected") && l.contains("error=tls")).count();
+        let tls_lines = lines.iter().filter(|l| l.contains("state=disconnected") && l.contains("error=tls_")).count();
         assert_eq!(tls_lines, failed, "one console line per failed handshake:\n{}", lines.join("\n"));
+        let error_lines = lines.iter().filter(|l| l.contains("ev=error kind=tls ")).count();
+        assert_eq!(error_lines, failed, "one error line per failed handshake:\n{}", lines.join("\n"));
         assert!(lines.iter().any(|l| l.contains("ev=mqtt state=connected")), "{}", lines.join("\n"));
         assert!(!lines.iter().any(|l| l.contains("panic")), "{}", lines.join("\n"));
 
@@ -356,6 +367,8 @@ async fn certificate_failures_back_off_then_the_right_ca_connects() {
 
         // The device's own diagnostics, published once it is back, count every failure.
         assert_eq!(diag_counter(messages, "mqtt_failures"), Some(failed as u64), "{messages:?}");
+        assert_eq!(diag_counter(messages, "tls_failures"), Some(failed as u64), "{messages:?}");
+        assert_eq!(diag_counter(messages, "auth_failures"), Some(0), "{messages:?}");
         let state = format!("{PREFIX}/{DEVICE}/state");
         assert!(messages.iter().any(|m| matches!(m, Received::Publish(t, _) if *t == state)), "readings flow once connected");
 
@@ -387,6 +400,8 @@ async fn wrong_password_backs_off_until_the_account_is_fixed() {
             assert_eq!((field(l, "error"), field(l, "code")), (Some("refused"), Some("5")), "{l}");
         }
         assert_eq!(refused.len(), outcomes.len(), "one line per refused CONNECT");
+        let errors = lines.iter().filter(|l| l.contains("ev=error kind=mqtt_refused code=5 detail=not_authorized")).count();
+        assert_eq!(errors, refused.len(), "one error line per refused CONNECT:\n{}", lines.join("\n"));
         assert!(!messages.iter().any(|m| matches!(m, Received::Publish(t, _) if t.starts_with(PREFIX))), "{messages:?}");
 
         // The administrator sets the account to the password the device has: it comes back within
@@ -397,6 +412,8 @@ async fn wrong_password_backs_off_until_the_account_is_fixed() {
         assert!(lines.iter().any(|l| l.contains("ev=mqtt state=connected")), "{}", lines.join("\n"));
         let refused = lines.iter().filter(|l| l.contains("state=disconnected")).count();
         assert_eq!(diag_counter(messages, "mqtt_failures"), Some(refused as u64), "{messages:?}");
+        assert_eq!(diag_counter(messages, "auth_failures"), Some(refused as u64), "{messages:?}");
+        assert_eq!(diag_counter(messages, "tls_failures"), Some(0), "{messages:?}");
         let gaps = check_backoff(&lines);
         println!("back-off waits (ms): {gaps:?}");
 
