@@ -496,10 +496,11 @@ async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const 
         match power.sample().await {
             Ok(s) => {
                 let was = prev.map(|p| p.acin_present);
+                let latched = power.take_events().await.unwrap_or_default();
                 let ev = SupplyEvents {
-                    acin_removed: was == Some(true) && !s.acin_present,
-                    acin_inserted: was == Some(false) && s.acin_present,
-                    charge_starved: false,
+                    acin_removed: (was == Some(true) && !s.acin_present) || latched.acin_removed,
+                    acin_inserted: (was == Some(false) && s.acin_present) || latched.acin_inserted,
+                    charge_starved: latched.charge_starved,
                 };
                 prev = Some(s);
                 let d = policy.on_sample(ctx.now(), &s, ev);

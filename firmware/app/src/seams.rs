@@ -204,6 +204,12 @@ pub trait PowerMonitor {
     async fn set_charge_limit_ma(&mut self, _ma: u16) -> Result<(), PowerError> {
         Err(PowerError::Absent)
     }
+    /// Supply events the chip latched since the previous call (the AXP192's IRQ status), cleared
+    /// by reading. A trip shorter than the sampling period shows up only here. Boards without
+    /// such latches report none; the firmware then sees only what its samples show.
+    async fn take_events(&mut self) -> Result<crate::power_policy::SupplyEvents, PowerError> {
+        Ok(crate::power_policy::SupplyEvents::default())
+    }
 }
 
 /// A board without a power monitor: every sample reports [`PowerError::Absent`].

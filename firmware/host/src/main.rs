@@ -16,9 +16,11 @@ use firmware_app::{Board, Config, Memory};
 use firmware_host::ble_sink::BleSink;
 use firmware_host::config_file::{self, FieldLines};
 use firmware_host::seams::{
-    DataRequestPin, FixedSupply, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, TlsSettings, UdpRadio, VirtualLink,
+    Axp192Supply, DataRequestPin, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, TlsSettings, UdpRadio, VirtualLink,
 };
 use firmware_host::{HOST_RING, HOST_RING_SLOTS};
+use simulator::power::live::SharedAxp192;
+use simulator::power::{SupplyAction, SupplyKind};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
@@ -64,6 +66,14 @@ struct Args {
     /// Read the MQTT password from the first line of this file (key `password`).
     #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
     password_file: Option<PathBuf>,
+    /// The P1 port powering the emulated AXP192: dsmr5 (250 mA, trips at about 280 mA), dsmr4
+    /// (100 mA current limit), none (battery only) or omnia (a strict meter that trips at 220 mA).
+    /// The stdin commands `supply unplug` / `supply plug` pull and reinsert the cable.
+    #[arg(long, value_enum, value_name = "KIND", default_value = "dsmr5")]
+    supply: SupplyKind,
+    /// Initial battery state of charge of the emulated 80 mAh LiPo, percent (0-100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 100.0)]
+    soc: f64,
     /// CA certificate (PEM or DER) the broker's certificate must chain to; required for an
     /// `mqtts://` broker. The broker's host name must be in its certificate.
     #[arg(long, value_name = "FILE")]
@@ -179,6 +189,9 @@ fn main() -> Result<()> {
     if !(args.time_scale.is_finite() && args.time_scale > 0.0 && args.time_scale <= 100_000.0) {
         bail!("--time-scale: expected a number in (0, 100000], got {}", args.time_scale);
     }
+    if !(0.0..=100.0).contains(&args.soc) {
+        bail!("--soc: expected a percentage in [0, 100], got {}", args.soc);
+    }
     let mut cfg = build_config(&args)?;
     let tls = match &args.ca {
         Some(path) => {
@@ -196,6 +209,7 @@ fn main() -> Result<()> {
     };
     let p1_path = args.p1.to_str().context("--p1: path is not UTF-8")?.to_owned();
     let scale = args.time_scale;
+    let (supply, soc) = (args.supply, args.soc / 100.0);
 
     // The ring lives on this thread's stack: a big one, so nothing is allocated per reading.
     let worker = std::thread::Builder::new()
@@ -207,7 +221,7 @@ fn main() -> Result<()> {
                 let dr = DataRequestPin::default();
                 let port = P1Port::open(&p1_path, dr.clone())
                     .with_context(|| format!("--p1: cannot open serial device {p1_path}"))?;
-                firmware(cfg, port, dr, radio, scale, tls).await
+                firmware(cfg, port, dr, radio, scale, tls, (supply, soc)).await
             })
         })
         .context("spawn firmware thread")?;
@@ -224,10 +238,12 @@ async fn firmware(
     radio: Option<UdpRadio>,
     scale: f64,
     tls: Option<TlsSettings>,
+    (supply, soc): (SupplyKind, f64),
 ) -> Result<()> {
     let clock = ScaledClock::new(scale);
     let (wifi_tx, wifi_rx) = watch::channel(true);
-    let (supply_tx, supply_rx) = watch::channel(true);
+    let power = Axp192Supply::new(supply, soc, clock);
+    let chip = power.chip();
     let mut memory: Memory<HOST_RING_SLOTS> = Memory::new();
     let board = Board {
         p1: port,
@@ -235,11 +251,11 @@ async fn firmware(
         link: VirtualLink::new(wifi_rx.clone()),
         net: TcpConnector::new(wifi_rx).with_tls(tls),
         clock,
-        power: FixedSupply::new(supply_rx),
+        power,
         console: StdoutConsole,
         system: HostSystem,
     };
-    let control = control(clock, wifi_tx, supply_tx);
+    let control = control(clock, wifi_tx, chip);
     match radio {
         Some(radio) => tokio::select! {
             never = firmware_app::app::run_with_radio(&cfg, board, radio, &mut memory) => match never {},
@@ -253,7 +269,7 @@ async fn firmware(
 }
 
 /// Reads control commands from stdin until `quit` (or forever, after stdin closes).
-async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: watch::Sender<bool>) -> Result<()> {
+async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: SharedAxp192) -> Result<()> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut console = StdoutConsole;
     loop {
@@ -279,10 +295,10 @@ async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: watch::S
                 wifi.send_replace(true);
             }
             ["supply", "unplug"] => {
-                supply.send_replace(false);
+                supply.supply_event(SupplyAction::Unplug);
             }
             ["supply", "plug"] => {
-                supply.send_replace(true);
+                supply.supply_event(SupplyAction::Plug);
             }
             ["quit"] => {
                 console.line(reply.as_str());

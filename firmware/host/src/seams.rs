@@ -11,6 +11,10 @@ use firmware_app::seams::{
 };
 
 use crate::ble_sink::BleSink;
+use firmware_app::power_policy::SupplyEvents;
+use firmware_axp192::{Axp192, ChargeCurrent, Config as AxpConfig, Error as AxpError};
+use simulator::power::live::{DeviceLoad, LiveModel, SharedAxp192};
+use simulator::power::SupplyKind;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -26,6 +30,11 @@ impl ScaledClock {
     /// A clock starting at 0 now. `scale` must be positive (1.0 = real time).
     pub fn new(scale: f64) -> Self {
         ScaledClock { start: Instant::now(), scale }
+    }
+
+    /// Seconds of clock time since start (sub-millisecond resolution, for the power model).
+    pub fn now_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * self.scale
     }
 
     /// Wall-clock duration of `ms` clock milliseconds.
@@ -302,65 +311,108 @@ impl Connector for TcpConnector {
     }
 }
 
-/// A fixed supply: the P1 port gives 5.0 V while plugged; the draw follows the firmware's load
-/// state (typical M5StickC figures). A stand-in until the simulator's AXP192 emulator is wired in.
-#[derive(Debug, Clone)]
-pub struct FixedSupply {
-    plugged: watch::Receiver<bool>,
-    load: LoadState,
+/// The virtual M5StickC's AXP192: the real `firmware-axp192` driver over the simulator's AXP192
+/// emulator ([`SharedAxp192`]), whose P1-supply/charger/LiPo model runs on the firmware's scaled
+/// clock. The firmware's load states drive the model's load, and the power policy's charge limit
+/// becomes REG33 writes, as on the device.
+///
+/// The chip is set up (headless, 100 mA charging, ADCs on) on the first successful contact; until
+/// then it charges at its power-on default (780 mA), as a cold AXP192 does. While the model is
+/// browned out the bus does not answer ([`PowerError::I2c`]).
+pub struct Axp192Supply {
+    chip: SharedAxp192,
+    axp: Axp192<SharedAxp192>,
+    ready: bool,
+    charge_starved: bool,
 }
 
-impl FixedSupply {
-    /// A supply following `plugged` (true = P1 5 V present).
-    pub fn new(plugged: watch::Receiver<bool>) -> Self {
-        FixedSupply { plugged, load: LoadState::Boot }
-    }
-
-    fn load_ma(&self) -> u16 {
-        match self.load {
-            LoadState::Boot => 80,
-            LoadState::Idle => 45,
-            LoadState::WifiConnecting => 125,
-            LoadState::WifiConnected => 70,
-            LoadState::Transmitting => 150,
-            LoadState::BleAdvertising => 60,
-        }
+impl std::fmt::Debug for Axp192Supply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Axp192Supply").field("ready", &self.ready).finish_non_exhaustive()
     }
 }
 
-impl PowerMonitor for FixedSupply {
+impl Axp192Supply {
+    /// A stick on `supply` with the battery at `soc` (0..=1), its model following `clock`.
+    pub fn new(supply: SupplyKind, soc: f64, clock: ScaledClock) -> Self {
+        let chip = SharedAxp192::new(LiveModel::new(supply, soc.clamp(0.0, 1.0)), move || clock.now_s());
+        Axp192Supply { axp: Axp192::new(chip.clone()), chip, ready: false, charge_starved: false }
+    }
+
+    /// The emulated chip (for supply events from the control channel).
+    pub fn chip(&self) -> SharedAxp192 {
+        self.chip.clone()
+    }
+
+    async fn init(&mut self) -> Result<(), PowerError> {
+        self.axp.init(&AxpConfig::headless()).await.map_err(axp_error)?;
+        self.ready = true;
+        Ok(())
+    }
+}
+
+fn axp_error(e: AxpError) -> PowerError {
+    match e {
+        AxpError::WrongChip(_) => PowerError::Absent,
+        _ => PowerError::I2c,
+    }
+}
+
+fn saturate_u16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+impl PowerMonitor for Axp192Supply {
     async fn sample(&mut self) -> Result<PowerSample, PowerError> {
-        let plugged = *self.plugged.borrow();
-        let load = self.load_ma();
-        Ok(if plugged {
-            PowerSample {
-                acin_mv: 5000,
-                acin_ma: load,
-                vbus_mv: 0,
-                battery_mv: 4150,
-                charge_ma: 0,
-                discharge_ma: 0,
-                temp_dc: 350,
-                acin_present: true,
-                charging: false,
-            }
-        } else {
-            PowerSample {
-                acin_mv: 0,
-                acin_ma: 0,
-                vbus_mv: 0,
-                battery_mv: 3900,
-                charge_ma: 0,
-                discharge_ma: load,
-                temp_dc: 350,
-                acin_present: false,
-                charging: false,
-            }
+        if !self.ready {
+            self.init().await?;
+        }
+        let m = self.axp.measurements().await.map_err(axp_error)?;
+        self.charge_starved = m.charge_status.charging && m.charge_status.charge_current_below_set;
+        Ok(PowerSample {
+            acin_mv: saturate_u16(m.acin_voltage.0),
+            acin_ma: saturate_u16(m.acin_current.0 / 1000),
+            vbus_mv: saturate_u16(m.vbus_voltage.0),
+            battery_mv: saturate_u16(m.battery_voltage.0),
+            charge_ma: saturate_u16(m.battery_charge_current.0 / 1000),
+            discharge_ma: saturate_u16(m.battery_discharge_current.0 / 1000),
+            temp_dc: m.temperature.0,
+            acin_present: m.power_status.acin_present && m.power_status.acin_usable,
+            charging: m.charge_status.charging,
         })
     }
 
     fn load_state(&mut self, state: LoadState) {
-        self.load = state;
+        self.chip.set_state(match state {
+            LoadState::Boot => DeviceLoad::Boot,
+            LoadState::Idle => DeviceLoad::Idle,
+            LoadState::WifiConnecting => DeviceLoad::WifiConnecting,
+            LoadState::WifiConnected => DeviceLoad::WifiConnected,
+            LoadState::Transmitting => DeviceLoad::Transmitting,
+            LoadState::BleAdvertising => DeviceLoad::BleAdvertising,
+        });
+    }
+
+    /// The AXP192 charges at 100 mA at least, so a cap below that switches charging off;
+    /// otherwise the largest step not above the cap.
+    async fn set_charge_limit_ma(&mut self, ma: u16) -> Result<(), PowerError> {
+        if !self.ready {
+            self.init().await?;
+        }
+        if ma < ChargeCurrent::Ma100.milliamps() {
+            return self.axp.set_charging(false).await.map_err(axp_error);
+        }
+        self.axp.set_charge_current(ChargeCurrent::at_most(ma)).await.map_err(axp_error)?;
+        self.axp.set_charging(true).await.map_err(axp_error)
+    }
+
+    async fn take_events(&mut self) -> Result<SupplyEvents, PowerError> {
+        let irq = self.axp.take_irqs().await.map_err(axp_error)?;
+        Ok(SupplyEvents {
+            acin_removed: irq.acin_removed,
+            acin_inserted: irq.acin_inserted,
+            charge_starved: self.charge_starved,
+        })
     }
 }
 

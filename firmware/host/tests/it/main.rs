@@ -5,4 +5,5 @@
 
 mod chain;
 mod config_file;
+mod power;
 mod rig;
