@@ -275,7 +275,10 @@ fn ble_advertises_every_telegrams_power_encrypted() {
     }
     let mut advertised = Vec::new();
     let mut buf = [0u8; 64];
-    while let Ok(n) = udp.recv(&mut buf) {
+    // Advertising never stops, so the wait is bounded by a deadline, not by the socket's timeout.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < end {
+        let Ok(n) = udp.recv(&mut buf) else { break };
         let (addr, ad) = buf[..n].split_at(6);
         let d = decode(addr.try_into().unwrap(), ad, Some(&key)).expect("decodes with the bind key");
         assert!(decode(addr.try_into().unwrap(), ad, Some(&BindKey([7; 16]))).is_err(), "a wrong key is rejected");
