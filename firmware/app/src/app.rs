@@ -504,6 +504,7 @@ async fn power_loop<P: PowerMonitor, C: Clock, O: Console, S: SystemInfo, const 
                 };
                 prev = Some(s);
                 let d = policy.on_sample(ctx.now(), &s, ev);
+                power.tx_power_dbm(d.tx_dbm);
                 let mut line: heapless::String<{ crate::console::LINE_MAX }> = heapless::String::new();
                 let _ = policy.write_console(ctx.now(), &mut line);
                 {

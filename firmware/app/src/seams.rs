@@ -204,6 +204,9 @@ pub trait PowerMonitor {
     async fn set_charge_limit_ma(&mut self, _ma: u16) -> Result<(), PowerError> {
         Err(PowerError::Absent)
     }
+    /// Told the WiFi TX power the power policy decided on, dBm (the host's power model scales its
+    /// radio peaks with it; the device applies it to the radio).
+    fn tx_power_dbm(&mut self, _dbm: i8) {}
     /// Supply events the chip latched since the previous call (the AXP192's IRQ status), cleared
     /// by reading. A trip shorter than the sampling period shows up only here. Boards without
     /// such latches report none; the firmware then sees only what its samples show.

@@ -406,6 +406,10 @@ impl PowerMonitor for Axp192Supply {
         self.axp.set_charging(true).await.map_err(axp_error)
     }
 
+    fn tx_power_dbm(&mut self, dbm: i8) {
+        self.chip.lock().set_tx_dbm(dbm);
+    }
+
     async fn take_events(&mut self) -> Result<SupplyEvents, PowerError> {
         let irq = self.axp.take_irqs().await.map_err(axp_error)?;
         Ok(SupplyEvents {
