@@ -372,12 +372,13 @@ pub fn load(path: &Path, catalogue: &dyn Catalogue) -> anyhow::Result<Loaded> {
     Ok(Loaded { name, path: path.to_path_buf(), scenario })
 }
 
-/// Loads every `*.toml` in `dir`, sorted by name. All errors are reported, not just the first.
+/// Loads every `*.toml` in `dir` (except `quarantine.toml`), sorted by name. All errors are reported, not just the first.
 pub fn load_dir(dir: &Path, catalogue: &dyn Catalogue) -> anyhow::Result<Vec<Loaded>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| p.file_name().is_none_or(|n| n != "quarantine.toml"))
         .collect();
     paths.sort();
     let mut out = Vec::new();

@@ -230,7 +230,9 @@ pub(crate) fn finish(sc: &Loaded, env: &Env, w: &World, facts: RunFacts, wall: D
             &w.obs,
             &w.ledger,
             &figures,
-            &["state".to_string()],
+            // With a ring that overflows, how many readings fit depends on wall-clock timing
+            // (the reconnect after the outage); the expectations check the accounting instead.
+            s.expect.delivery != Some(crate::scenario::Delivery::Accounted),
         );
         if let Err(e) = compare_snapshot(&env.snapshot_dir, sc.snapshot_name(), &snap) {
             failures.push(e);
