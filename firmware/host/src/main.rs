@@ -2,7 +2,8 @@
 //!
 //! Reads P1 telegrams from a serial device (a `p1-sim` pty or a USB-UART), publishes them to a
 //! real MQTT broker, prints console lines (`t=<ms> ev=<event> ...`) on stdout and takes control
-//! commands on stdin: `wifi down`, `wifi up`, `supply unplug`, `supply plug`, `quit`.
+//! commands on stdin: `wifi down`, `wifi up`, `supply unplug|plug|trip|brownout MS|dsmr5|dsmr4|none|omnia`,
+//! `quit`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +29,9 @@ use tokio::sync::watch;
 ///
 /// Settings come from the defaults, then `--config FILE.toml` (flat keys, see `--help` of each
 /// flag for its key), then the flags below, then `--set KEY=VALUE`. Control commands on stdin:
-/// `wifi down|up`, `supply unplug|plug`, `quit`.
+/// `wifi down|up`, `supply unplug|plug` (the P1 cable), `supply trip` (the meter's over-current
+/// cut-out fires now), `supply brownout MS` (the port collapses for MS ms), `supply
+/// dsmr5|dsmr4|none|omnia` (move to another port), `quit`.
 #[derive(Debug, Parser)]
 #[command(name = "virtual-m5stickc", version)]
 struct Args {
@@ -68,7 +71,7 @@ struct Args {
     password_file: Option<PathBuf>,
     /// The P1 port powering the emulated AXP192: dsmr5 (250 mA, trips at about 280 mA), dsmr4
     /// (100 mA current limit), none (battery only) or omnia (a strict meter that trips at 220 mA).
-    /// The stdin commands `supply unplug` / `supply plug` pull and reinsert the cable.
+    /// The stdin commands `supply unplug|plug|trip|brownout MS|<kind>` act on this model.
     #[arg(long, value_enum, value_name = "KIND", default_value = "dsmr5")]
     supply: SupplyKind,
     /// Initial battery state of charge of the emulated 80 mAh LiPo, percent (0-100).
@@ -300,6 +303,22 @@ async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: SharedAx
             ["supply", "plug"] => {
                 supply.supply_event(SupplyAction::Plug);
             }
+            ["supply", "trip"] => {
+                supply.supply_event(SupplyAction::Trip);
+            }
+            ["supply", "brownout", ms] if ms.parse::<u32>().is_ok_and(|ms| ms > 0) => {
+                let ms: u32 = ms.parse().unwrap_or(0);
+                supply.supply_event(SupplyAction::Brownout(f64::from(ms) / 1000.0));
+            }
+            ["supply", kind @ ("dsmr5" | "dsmr4" | "none" | "omnia")] => {
+                let kind = match *kind {
+                    "dsmr4" => SupplyKind::Dsmr4,
+                    "none" => SupplyKind::None,
+                    "omnia" => SupplyKind::Omnia,
+                    _ => SupplyKind::Dsmr5,
+                };
+                supply.supply_event(SupplyAction::Supply(kind));
+            }
             ["quit"] => {
                 console.line(reply.as_str());
                 return Ok(());
@@ -309,7 +328,7 @@ async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: SharedAx
                 console.line(
                     Line::new(clock.now_ms(), "error")
                         .kv("kind", "control")
-                        .kv("detail", "unknown command (wifi up|down, supply plug|unplug, quit)")
+                        .kv("detail", "unknown command (wifi up|down, supply plug|unplug|trip|brownout MS|dsmr5|dsmr4|none|omnia, quit)")
                         .kv("command", line.trim())
                         .as_str(),
                 );

@@ -320,6 +320,7 @@ impl Connector for TcpConnector {
 /// then it charges at its power-on default (780 mA), as a cold AXP192 does. While the model is
 /// browned out the bus does not answer ([`PowerError::I2c`]).
 pub struct Axp192Supply {
+    clock: ScaledClock,
     chip: SharedAxp192,
     axp: Axp192<SharedAxp192>,
     ready: bool,
@@ -336,7 +337,7 @@ impl Axp192Supply {
     /// A stick on `supply` with the battery at `soc` (0..=1), its model following `clock`.
     pub fn new(supply: SupplyKind, soc: f64, clock: ScaledClock) -> Self {
         let chip = SharedAxp192::new(LiveModel::new(supply, soc.clamp(0.0, 1.0)), move || clock.now_s());
-        Axp192Supply { axp: Axp192::new(chip.clone()), chip, ready: false, charge_starved: false }
+        Axp192Supply { clock, axp: Axp192::new(chip.clone()), chip, ready: false, charge_starved: false }
     }
 
     /// The emulated chip (for supply events from the control channel).
@@ -345,8 +346,12 @@ impl Axp192Supply {
     }
 
     async fn init(&mut self) -> Result<(), PowerError> {
-        self.axp.init(&AxpConfig::headless()).await.map_err(axp_error)?;
+        let cfg = AxpConfig::headless();
+        self.axp.init(&cfg).await.map_err(axp_error)?;
         self.ready = true;
+        // The ADCs were just switched on: their registers hold 0 until the first conversion.
+        let period_ms = 2000 / u64::from(cfg.adc_rate.hz().max(1));
+        tokio::time::sleep(self.clock.wall(period_ms)).await;
         Ok(())
     }
 }

@@ -184,3 +184,24 @@ fn strict_meter_trips_are_counted() {
     assert_eq!(field(&l5, "trips"), 0, "{l5}");
     assert_eq!(field(&l5, "brownouts"), 0, "{l5}");
 }
+
+/// `supply trip` fires the port's over-current cut-out for the model's 50 ms: far shorter than the
+/// firmware's sampling period, so only the AXP192's latched ACIN-removed IRQ can tell the policy.
+/// It is counted as one trip, and the TX power drops by 3 dB.
+#[test]
+fn a_trip_between_two_samples_is_counted_from_the_latched_irq() {
+    let broker = start_rumqttd();
+    let id = "pw-trip";
+    let sub = Subscriber::start(broker, &format!("p1/{id}/power"));
+    let mut port = MeterPort::open();
+    let mut dev = device(&port, broker, id, &["--soc", "100", "--set", "power_interval_s=5"]);
+    dev.wait_line(&["ev=mqtt", "state=connected"], Duration::from_secs(10));
+    let mut meter = Meter::am550(6);
+    let (before, _) = wait_doc(&sub, &mut meter, &mut port, id, |d| d["acin_present"] == true);
+    assert_eq!((num(&before, "trips"), num(&before, "tx_dbm")), (0, 17), "{before}");
+    dev.command("supply trip");
+    dev.wait_line(&["ev=control", "supply trip"], Duration::from_secs(5));
+    let (after, seen) = wait_doc(&sub, &mut meter, &mut port, id, |d| num(d, "trips") >= 1);
+    assert!(seen.iter().chain([&after]).all(|d| d["acin_present"] == true), "no sample saw ACIN gone: {seen:?}");
+    assert_eq!((num(&after, "trips"), num(&after, "tx_dbm"), num(&after, "unplugs")), (1, 14, 0), "{after}");
+}
