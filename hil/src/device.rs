@@ -23,6 +23,7 @@ pub struct DeviceArgs {
     pub device_id: String,
     pub prefix: String,
     pub raw_telegrams: bool,
+    pub supply: Option<crate::scenario::Supply>,
     pub time_scale: f64,
     pub config: Option<PathBuf>,
 }
@@ -43,6 +44,10 @@ impl DeviceArgs {
         ];
         if self.raw_telegrams {
             v.push("--raw-telegrams".into());
+        }
+        if let Some(s) = self.supply {
+            v.push("--supply".into());
+            v.push(s.as_str().into());
         }
         if let Some(c) = &self.config {
             v.push("--config".into());
@@ -219,6 +224,7 @@ mod tests {
             device_id: String::new(),
             prefix: String::new(),
             raw_telegrams: false,
+            supply: None,
             time_scale: 1.0,
             config: None,
         };

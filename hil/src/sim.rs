@@ -307,6 +307,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
         device_id: device_id.to_string(),
         prefix: "p1".into(),
         raw_telegrams: s.device.raw_telegrams,
+        supply: s.device.supply,
         time_scale: s.speed,
         config,
     };
