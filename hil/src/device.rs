@@ -23,7 +23,7 @@ pub struct DeviceArgs {
     pub device_id: String,
     pub prefix: String,
     pub raw_telegrams: bool,
-    pub supply: Option<crate::scenario::Supply>,
+    pub supply: Option<simulator::power::SupplyKind>,
     pub time_scale: f64,
     pub config: Option<PathBuf>,
 }
@@ -47,7 +47,7 @@ impl DeviceArgs {
         }
         if let Some(s) = self.supply {
             v.push("--supply".into());
-            v.push(s.as_str().into());
+            v.push(s.to_string());
         }
         if let Some(c) = &self.config {
             v.push("--config".into());

@@ -67,33 +67,11 @@ pub struct DeviceSection {
     /// The P1 port the virtual device's power model is on (`--supply`): `dsmr5` (default),
     /// `dsmr4`, `none` or `omnia`. Not used on a rig, where the real port decides.
     #[serde(default)]
-    pub supply: Option<Supply>,
+    pub supply: Option<simulator::power::SupplyKind>,
     /// Keys written to the device's `--config` TOML file, passed through unchanged
     /// (e.g. `ring_capacity`, `supply`, publish policy). The device validates them.
     #[serde(default)]
     pub config: toml::Table,
-}
-
-/// A P1 supply kind of the simulator's power model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Supply {
-    Dsmr5,
-    Dsmr4,
-    None,
-    Omnia,
-}
-
-impl Supply {
-    /// The name `virtual-m5stickc --supply` takes.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Supply::Dsmr5 => "dsmr5",
-            Supply::Dsmr4 => "dsmr4",
-            Supply::None => "none",
-            Supply::Omnia => "omnia",
-        }
-    }
 }
 
 /// A fault on the serial line. `kind` must be one the simulator knows; the other fields are the
