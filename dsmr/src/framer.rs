@@ -17,6 +17,9 @@
 use crate::crc::CrcKind;
 use core::fmt;
 
+#[cfg(test)]
+mod reference;
+
 /// What went wrong with one telegram. Each variant is counted in [`FramerStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -261,7 +264,6 @@ impl<const N: usize> Framer<N> {
     /// Ends the telegram after the CRC field; called at its line end (or at 4 digits).
     fn complete(&mut self) -> Option<Result<Frame<'_>, FrameError>> {
         self.state = State::Idle;
-        self.check_lines();
         if self.crc_bad || self.crc_digits == 1 || self.crc_digits == 2 {
             let line = self.line_no;
             return self.error(FrameError::Malformed { line, kind: MalformedKind::Crc });
@@ -299,37 +301,89 @@ impl<const N: usize> Framer<N> {
         }
     }
 
-    /// Checks every data line between the header and `!` (a line cut off by `!` included) and
-    /// sets `line_no` to the number of the `!` line.
-    fn check_lines(&mut self) {
-        let body = self.buf.get(self.header_nl + 1..self.bang).unwrap_or(&[]);
-        let mut rest = body;
-        let mut line_no: u16 = 2;
-        loop {
-            let (line, next) = match crate::scan::find(rest, b'\n') {
-                Some(n) => (rest.get(..n).unwrap_or(&[]), Some(rest.get(n + 1..).unwrap_or(&[]))),
-                None => (rest, None),
-            };
-            let line = match line.split_last() {
-                Some((b'\r', l)) => l,
-                _ => line,
-            };
-            if let (Some(&first), Some(&last)) = (line.first(), line.last()) {
-                if !(first.is_ascii_digit() || first == b'(') || last != b')' {
-                    if self.bad_line.is_none() {
-                        self.bad_line = Some((line_no, MalformedKind::Line));
-                    }
-                }
+    /// Checks the data line `buf[start..end]` (`end` is the `\n` or `!` after it): empty (after
+    /// removing a CR), or starting with a digit or `(` and ending with `)`.
+    #[inline(always)]
+    fn line_ok(buf: &[u8], start: usize, end: usize) -> bool {
+        let line = buf.get(start..end).unwrap_or(&[]);
+        let line = match line.split_last() {
+            Some((b'\r', l)) => l,
+            _ => line,
+        };
+        match (line.first(), line.last()) {
+            (Some(&first), Some(&last)) => (first.is_ascii_digit() || first == b'(') && last == b')',
+            _ => true,
+        }
+    }
+
+    /// Checks the data line from `line_start` to `end` (see [`Framer::line_ok`]).
+    fn check_body_line(&mut self, end: usize) {
+        if !Self::line_ok(&self.buf, self.line_start, end) {
+            self.note_bad(MalformedKind::Line);
+        }
+    }
+
+    /// Copies the bytes of `input` up to the next `!` or `/` (or as many as the buffer holds)
+    /// into the buffer, checking each data line at its line feed. Returns how many it consumed.
+    /// Scans a block of [`crate::scan::BLOCK`] bytes at a time.
+    #[inline(always)]
+    fn body_run(&mut self, input: &[u8]) -> usize {
+        use crate::scan::{BLOCK, STRIDE};
+        let room = N - self.len;
+        let input = input.get(..room.min(input.len())).unwrap_or(&[]);
+        // Locals, written back at the end: the compiler cannot keep fields in registers across
+        // the writes into `buf`.
+        let (mut len, mut line_start, mut line_no) = (self.len, self.line_start, self.line_no);
+        let mut bad = self.bad_line.is_some();
+        let mut blocks = input.chunks_exact(BLOCK);
+        let mut stopped = false;
+        for block in &mut blocks {
+            let (nl, stop) = crate::scan::masks(block, b'\n', b'!', b'/');
+            // The bytes before the first `!` or `/` (all when there is none).
+            let take = ((stop.trailing_zeros() / STRIDE) as usize).min(BLOCK);
+            let mut nl = nl & (stop & stop.wrapping_neg()).wrapping_sub(1);
+            // The whole block fits (`room` bytes remain); only `take` of them count.
+            if let Some(dst) = self.buf.get_mut(len..len + BLOCK) {
+                dst.copy_from_slice(block);
             }
-            match next {
-                Some(n) => {
-                    rest = n;
-                    line_no = line_no.saturating_add(1);
+            while nl != 0 {
+                let at = len + (nl.trailing_zeros() / STRIDE) as usize;
+                if !bad && !Self::line_ok(&self.buf, line_start, at) {
+                    bad = true;
+                    self.bad_line = Some((line_no, MalformedKind::Line));
                 }
-                None => break,
+                line_no = line_no.saturating_add(1);
+                line_start = at + 1;
+                nl &= nl.wrapping_sub(1);
+            }
+            len += take;
+            if take < BLOCK {
+                stopped = true;
+                break;
             }
         }
-        self.line_no = line_no;
+        if !stopped {
+            for &b in blocks.remainder() {
+                if b == b'!' || b == b'/' {
+                    break;
+                }
+                if let Some(slot) = self.buf.get_mut(len) {
+                    *slot = b;
+                }
+                if b == b'\n' {
+                    if !bad && !Self::line_ok(&self.buf, line_start, len) {
+                        bad = true;
+                        self.bad_line = Some((line_no, MalformedKind::Line));
+                    }
+                    line_no = line_no.saturating_add(1);
+                    line_start = len + 1;
+                }
+                len += 1;
+            }
+        }
+        let done = len - self.len;
+        (self.len, self.line_start, self.line_no) = (len, line_start, line_no);
+        done
     }
 
     /// Checks the header line ending at `self.len` (exclusive, LF not yet stored).
@@ -426,27 +480,34 @@ impl<const N: usize> Framer<N> {
                         }
                     }
                     // Fast path: copy a run of ordinary bytes at once.
-                    let rest = input.get(i..).unwrap_or(&[]);
-                    let body = self.state == State::Body;
-                    // Lines are checked in one pass at the end (`check_lines`), so the body is
-                    // copied in runs up to the next `!` or `/`.
-                    let run = if body {
-                        crate::scan::find_any(rest, [b'!', b'/'])
+                    if self.state == State::Body {
+                        // Up to the next `!` or `/`, checking the lines on the way.
+                        let run = self.body_run(input.get(i..).unwrap_or(&[]));
+                        if run > 0 {
+                            i += run;
+                            continue;
+                        }
+                        if b != b'/' && b != b'!' {
+                            // The buffer is full.
+                            return (i, self.oversize());
+                        }
                     } else {
-                        crate::scan::find(rest, b'\n')
-                    }
-                    .unwrap_or(rest.len());
-                    if run > 0 {
-                        let room = N - self.len;
-                        if run > room {
-                            return (i + room, self.oversize());
+                        let rest = input.get(i..).unwrap_or(&[]);
+                        let run = crate::scan::find(rest, b'\n').unwrap_or(rest.len());
+                        if run > 0 {
+                            let room = N - self.len;
+                            if run > room {
+                                return (i + room, self.oversize());
+                            }
+                            if let (Some(dst), Some(src)) =
+                                (self.buf.get_mut(self.len..self.len + run), rest.get(..run))
+                            {
+                                dst.copy_from_slice(src);
+                            }
+                            self.len += run;
+                            i += run;
+                            continue;
                         }
-                        if let (Some(dst), Some(src)) = (self.buf.get_mut(self.len..self.len + run), rest.get(..run)) {
-                            dst.copy_from_slice(src);
-                        }
-                        self.len += run;
-                        i += run;
-                        continue;
                     }
                     if b == b'/' {
                         // Inside a line (a '/' at a line start was handled above).
@@ -469,7 +530,8 @@ impl<const N: usize> Framer<N> {
                         i += 1;
                         continue;
                     }
-                    // '!' in the body.
+                    // '!' in the body: it also ends the line it is on.
+                    self.check_body_line(self.len);
                     self.bang = self.len;
                     if !self.push(b) {
                         return (i, self.oversize());
@@ -526,5 +588,103 @@ impl<const N: usize> Framer<N> {
             }
             State::Idle | State::Discard => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Event = (usize, Option<Result<(std::vec::Vec<u8>, Option<u16>, usize, usize), FrameError>>);
+
+    fn run_new(bytes: &[u8], cuts: &[usize]) -> (std::vec::Vec<Event>, FramerStats, Option<Result<std::vec::Vec<u8>, FrameError>>) {
+        let mut f = Framer::<300>::new();
+        let mut out = std::vec::Vec::new();
+        let mut rest = bytes;
+        let mut k = 0;
+        while !rest.is_empty() {
+            let chunk = cuts.get(k).map_or(rest.len(), |&c| c.min(rest.len()));
+            k += 1;
+            let mut piece = &rest[..chunk];
+            rest = &rest[chunk..];
+            while !piece.is_empty() {
+                let (used, ev) = f.feed(piece);
+                out.push((used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang)))));
+                piece = &piece[used..];
+            }
+        }
+        let end = f.finish().map(|e| e.map(|fr| fr.bytes.to_vec()));
+        (out, f.stats(), end)
+    }
+
+    fn run_old(bytes: &[u8], cuts: &[usize]) -> (std::vec::Vec<Event>, FramerStats, Option<Result<std::vec::Vec<u8>, FrameError>>) {
+        let mut f = reference::Framer::<300>::new();
+        let mut out = std::vec::Vec::new();
+        let mut rest = bytes;
+        let mut k = 0;
+        while !rest.is_empty() {
+            let chunk = cuts.get(k).map_or(rest.len(), |&c| c.min(rest.len()));
+            k += 1;
+            let mut piece = &rest[..chunk];
+            rest = &rest[chunk..];
+            while !piece.is_empty() {
+                let (used, ev) = f.feed(piece);
+                out.push((used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang)))));
+                piece = &piece[used..];
+            }
+        }
+        let end = f.finish().map(|e| e.map(|fr| fr.bytes.to_vec()));
+        (out, f.stats(), end)
+    }
+
+    /// Two telegrams with correct CRCs (CRLF and LF lines, a continuation line, a `/` in a
+    /// value, a CRC-less end) after some noise.
+    fn base() -> std::vec::Vec<u8> {
+        let mut t = b"xx".to_vec();
+        for body in [
+            &b"/ISK5\\2M550E-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:96.13.0(ab/cd)\r\n1-0:1.8.1(000576.239*kWh)\r\n(12)\n0-0:96.1.1(4530303433303037303532383730333138)\r\n!"[..],
+            &b"/KFM5 x\n\n1-0:2.7.0(00.000*kW)\n!"[..],
+        ] {
+            t.extend_from_slice(body);
+            t.extend_from_slice(std::format!("{:04X}\r\n", crate::crc::crc16_arc(body)).as_bytes());
+        }
+        t.extend_from_slice(b"/AB5x\r\n\r\n1-0:1.8.1(1*kWh)\r\n!\r\n");
+        t
+    }
+
+    /// Bytes the framer treats specially, and some it does not.
+    const ALPHABET: &[u8] = b"/!\r\n()0123456789ABCKFMx:.-* ";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// The one-pass framer gives the same events (consumed counts, frames, errors with their
+        /// line numbers) and counters as the framer that checked lines in a second pass, on a
+        /// two-telegram stream with random edits fed in random pieces (a 300-byte buffer, so
+        /// oversize happens too).
+        #[test]
+        fn one_pass_framer_agrees_with_the_two_pass_one(
+            edits in proptest::collection::vec((proptest::num::usize::ANY, proptest::sample::select(ALPHABET), 0u8..3), 0..8),
+            cuts in proptest::collection::vec(1usize..80, 0..12),
+            repeat in 1usize..4,
+        ) {
+            let mut t = base().repeat(repeat);
+            for (at, b, op) in edits {
+                let at = at % (t.len() + 1);
+                match op {
+                    0 if at < t.len() => t[at] = b,
+                    1 => t.insert(at, b),
+                    _ if at < t.len() => { t.remove(at); }
+                    _ => {}
+                }
+            }
+            proptest::prop_assert_eq!(run_new(&t, &cuts), run_old(&t, &cuts), "{:?}", crate::fmt_bytes(&t));
+        }
+    }
+
+    #[test]
+    fn the_unedited_stream_frames_both_telegrams() {
+        let (events, stats, end) = run_new(&base(), &[]);
+        assert_eq!((stats.telegrams, stats.without_crc, stats.malformed, stats.crc_mismatch), (3, 1, 0, 0), "{events:?}");
+        assert_eq!(end, None);
     }
 }

@@ -57,9 +57,94 @@ pub(crate) fn find(hay: &[u8], needle: u8) -> Option<usize> {
     find_any(hay, [needle])
 }
 
+/// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const BLOCK: usize = 16;
+/// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) const BLOCK: usize = 8;
+
+/// Mask bits per byte in the result of [`masks`] (byte `k` is bit `k * STRIDE`, or the bits
+/// `k * STRIDE ..` with the top one set).
+#[cfg(target_arch = "x86_64")]
+pub(crate) const STRIDE: u32 = 1;
+/// Mask bits per byte in the result of [`masks`].
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) const STRIDE: u32 = 8;
+
+/// For one block of [`BLOCK`] bytes (anything else gives empty masks): the bytes equal to `a`
+/// and the bytes equal to `b` or `c`, as bit masks (see [`STRIDE`]). Exact at every position.
+#[inline(always)]
+pub(crate) fn masks(block: &[u8], a: u8, b: u8, c: u8) -> (u64, u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let Ok(w) = <[u8; 16]>::try_from(block) else { return (0, 0) };
+        sse2::masks(u128::from_le_bytes(w), a, b, c)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let Ok(w) = <[u8; 8]>::try_from(block) else { return (0, 0) };
+        let w = u64::from_le_bytes(w);
+        (eq_bytes(w, a), eq_bytes(w, b) | eq_bytes(w, c))
+    }
+}
+
+/// The high bit of every byte of `w` that equals `n` (exact: no carries between bytes).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[inline(always)]
+fn eq_bytes(w: u64, n: u8) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = w ^ (LO * u64::from(n));
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+/// SSE2 (part of x86-64, so always present) for [`masks`]. Intrinsics are only callable from a
+/// function with the target feature; calling that function is `unsafe` though the feature is
+/// enabled for the whole target. Nothing here touches memory through pointers.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod sse2 {
+    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8};
+
+    #[inline(always)]
+    pub(super) fn masks(w: u128, a: u8, b: u8, c: u8) -> (u64, u64) {
+        // SAFETY: SSE2 is enabled for every x86-64 target (`cfg(target_arch = "x86_64")` above).
+        unsafe { masks_sse2(w, a, b, c) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn masks_sse2(w: u128, a: u8, b: u8, c: u8) -> (u64, u64) {
+        let v = _mm_set_epi64x((w >> 64) as i64, w as i64);
+        let ma = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(a as i8)));
+        let bc = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)), _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)));
+        (u64::from(ma as u32 & 0xFFFF), u64::from(_mm_movemask_epi8(bc) as u32 & 0xFFFF))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The block masks mark exactly the bytes equal to the needles.
+        #[test]
+        fn masks_mark_exactly_the_needles(
+            block in proptest::collection::vec(proptest::sample::select(&b"\n\x0b\x0a\x00\x01!/ \x80\x8a\xff\x21\x2f\x2e"[..]), BLOCK..=BLOCK),
+        ) {
+            let (a, bc) = masks(&block, b'\n', b'!', b'/');
+            for (k, &byte) in block.iter().enumerate() {
+                let bit = 1u64 << (k as u32 * STRIDE + STRIDE - 1);
+                proptest::prop_assert_eq!(a & bit != 0, byte == b'\n', "{:?} {}", block, k);
+                proptest::prop_assert_eq!(bc & bit != 0, byte == b'!' || byte == b'/', "{:?} {}", block, k);
+                // The portable SWAR test, whatever the target.
+                let w = u64::from_le_bytes(block[k / 8 * 8..][..8].try_into().unwrap());
+                proptest::prop_assert_eq!(eq_bytes(w, b'\n') & (0x80 << (k % 8 * 8)) != 0, byte == b'\n');
+            }
+            let all: u64 = (0..BLOCK as u32).map(|k| 1u64 << (k * STRIDE + STRIDE - 1)).sum();
+            proptest::prop_assert_eq!((a | bc) & !all, 0);
+        }
+    }
 
     #[test]
     fn finds_the_first_match_like_position_does() {
