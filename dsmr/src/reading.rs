@@ -31,8 +31,59 @@ pub type Bytes<const N: usize> = Vec<u8, N>;
 
 /// The objects [`Reading::direct`] decodes, as their canonical text (`1-0:1.8.1`: no leading
 /// zeros, no `*F`) packed into a zero-padded little-endian `u128`, sorted by that key.
-static DIRECT_OBIS: [(u128, Obis); DIRECT_COUNT] = sorted_keys(direct_list());
-const DIRECT_COUNT: usize = 53 + 5 + 5 * 4;
+static DIRECT_OBIS: [(u128, Obis, Kind); DIRECT_COUNT] = sorted_keys(direct_list());
+const DIRECT_COUNT: usize = 54 + 5 + 5 * 4;
+
+/// What [`Reading::direct`] does with a line of a [`DIRECT_OBIS`] object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A quantity into [`Reading::quantity_slot_mut`]`(slot)`, whose unit must have this dimension.
+    Quantity(u8, Dimension),
+    /// A count into [`Reading::count_slot_mut`]`(slot)`.
+    Count(u8),
+    /// `0-0:96.14.0`.
+    Tariff,
+    /// `1-0:99.97.0`.
+    FailureLog,
+    /// `0-0:96.13.0` (only `()` here).
+    Message,
+    /// Identifiers, the timestamp, M-Bus lines ([`Reading::direct_other`]).
+    Other,
+}
+
+/// The [`Kind`] of each object of [`direct_list`].
+const fn kind_of(o: Obis) -> Kind {
+    use Dimension as D;
+    const fn phase(c: u8, base: u8) -> u8 {
+        (c - base) / 20
+    }
+    match (o.a, o.b, o.c, o.d, o.e) {
+        (1, 0, c @ 1..=4, 8, e) => {
+            Kind::Quantity((c - 1) * 5 + e, if c <= 2 { D::Energy } else { D::ReactiveEnergy })
+        }
+        (1, 0, 1, 7, 0) => Kind::Quantity(20, D::Power),
+        (1, 0, 2, 7, 0) => Kind::Quantity(21, D::Power),
+        (1, 0, 3, 7, 0) => Kind::Quantity(22, D::ReactivePower),
+        (1, 0, 4, 7, 0) => Kind::Quantity(23, D::ReactivePower),
+        (1, 0, 9, 7, 0) => Kind::Quantity(24, D::ApparentPower),
+        (1, 0, 10, 7, 0) => Kind::Quantity(25, D::ApparentPower),
+        (1, 0, 14, 7, 0) => Kind::Quantity(26, D::Frequency),
+        (1, 0, 1, 4, 0) => Kind::Quantity(27, D::Power),
+        (1, 0, c @ (32 | 52 | 72), 7, 0) => Kind::Quantity(28 + phase(c, 32), D::Voltage),
+        (1, 0, c @ (31 | 51 | 71), 7, 0) => Kind::Quantity(31 + phase(c, 31), D::Current),
+        (1, 0, c @ (21 | 41 | 61), 7, 0) => Kind::Quantity(34 + phase(c, 21), D::Power),
+        (1, 0, c @ (22 | 42 | 62), 7, 0) => Kind::Quantity(37 + phase(c, 22), D::Power),
+        (1, 0, c @ (31 | 51 | 71), 4, 0) => Kind::Quantity(40 + phase(c, 31), D::Current),
+        (0, 0, 96, 7, 21) => Kind::Count(0),
+        (0, 0, 96, 7, 9) => Kind::Count(1),
+        (1, 0, c @ (32 | 52 | 72), 32, 0) => Kind::Count(2 + phase(c, 32)),
+        (1, 0, c @ (32 | 52 | 72), 36, 0) => Kind::Count(5 + phase(c, 32)),
+        (0, 0, 96, 14, 0) => Kind::Tariff,
+        (1, 0, 99, 97, 0) => Kind::FailureLog,
+        (0, 0, 96, 13, 0) => Kind::Message,
+        _ => Kind::Other,
+    }
+}
 
 const fn direct_list() -> [Obis; DIRECT_COUNT] {
     let mut v = [Obis::new(0, 0, 0, 0, 0); DIRECT_COUNT];
@@ -69,6 +120,8 @@ const fn direct_list() -> [Obis; DIRECT_COUNT] {
         n += 2;
         k += 1;
     }
+    v[n] = Obis::new(0, 0, 96, 13, 0);
+    n += 1;
     v[n] = Obis::new(0, 0, 96, 7, 21);
     v[n + 1] = Obis::new(0, 0, 96, 7, 9);
     v[n + 2] = Obis::new(1, 0, 99, 97, 0);
@@ -120,12 +173,12 @@ const fn obis_key(o: Obis) -> u128 {
     u128::from_le_bytes(b)
 }
 
-const fn sorted_keys(list: [Obis; DIRECT_COUNT]) -> [(u128, Obis); DIRECT_COUNT] {
-    let mut v = [(0u128, Obis::new(0, 0, 0, 0, 0)); DIRECT_COUNT];
+const fn sorted_keys(list: [Obis; DIRECT_COUNT]) -> [(u128, Obis, Kind); DIRECT_COUNT] {
+    let mut v = [(0u128, Obis::new(0, 0, 0, 0, 0), Kind::Other); DIRECT_COUNT];
     let mut n = 0;
     while n < DIRECT_COUNT {
         // Insertion sort.
-        let item = (obis_key(list[n]), list[n]);
+        let item = (obis_key(list[n]), list[n], kind_of(list[n]));
         let mut j = n;
         while j > 0 && v[j - 1].0 > item.0 {
             v[j] = v[j - 1];
@@ -142,23 +195,14 @@ const fn sorted_keys(list: [Obis; DIRECT_COUNT]) -> [(u128, Obis); DIRECT_COUNT]
 /// bytes as one number instead of parsing the fields; `None` otherwise (also when fewer than 16
 /// bytes remain).
 #[inline(always)]
-fn known_obis(s: &[u8]) -> Option<(Obis, usize)> {
-    const LO: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
-    const HI: u128 = LO << 7;
-    let mut w = [0u8; 16];
-    w.copy_from_slice(s.get(..16)?);
+fn known_obis(s: &[u8]) -> Option<(Kind, Obis, usize)> {
+    let w = <[u8; 16]>::try_from(s.get(..16)?).ok()?;
+    let p = crate::scan::first16(w, b'(')?;
     let x = u128::from_le_bytes(w);
-    // The first `(` (exact for the first match).
-    let y = x ^ (LO * u128::from(b'('));
-    let open = y.wrapping_sub(LO) & !y & HI;
-    if open == 0 {
-        return None;
-    }
-    let p = (open.trailing_zeros() / 8) as usize;
     let key = x & ((1u128 << (8 * p)) - 1);
     let at = *OBIS_SLOTS.1.get(obis_hash(key, OBIS_SLOTS.0))?;
     match DIRECT_OBIS.get(usize::from(at)) {
-        Some(&(k, o)) if k == key => Some((o, p)),
+        Some(&(k, o, kind)) if k == key => Some((kind, o, p)),
         _ => None,
     }
 }
@@ -210,6 +254,50 @@ fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
     }
     let raw = int.checked_mul(u64::try_from(crate::value::pow10(decimals as u8)?).ok()?)?.checked_add(frac)?;
     Some((i64::try_from(raw).ok()?, decimals as u8, n + 1 + decimals))
+}
+
+/// [`number`] at `s[v..]`, returning the index after it: eight bytes at a time for up to
+/// seven integer and seven decimal digits, else [`number`] itself.
+#[inline(always)]
+fn number_at(s: &[u8], v: usize) -> Option<(i64, u8, usize)> {
+    if let Some(w) = load8(s, v) {
+        let (int, k) = digits8(w);
+        if k == 0 {
+            return None;
+        }
+        if k < 8 {
+            let dot = v + k;
+            if s.get(dot) != Some(&b'.') {
+                return Some((int as i64, 0, dot));
+            }
+            if let Some(w) = load8(s, dot + 1) {
+                let (frac, d) = digits8(w);
+                if d == 0 {
+                    return None;
+                }
+                if d < 8 {
+                    let p = crate::value::pow10(d as u8).unwrap_or(1) as u64;
+                    return Some(((int * p + frac) as i64, d as u8, dot + 1 + d));
+                }
+            }
+        }
+    }
+    let (raw, d, n) = number(s.get(v..)?)?;
+    Some((raw, d, v + n))
+}
+
+/// The eight bytes at `s[i..]` as a little-endian word.
+#[inline(always)]
+fn load8(s: &[u8], i: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(<[u8; 8]>::try_from(s.get(i..i.checked_add(8)?)?).ok()?))
+}
+
+/// The unit from `s[u..]` up to the first `)` (within eight bytes) and the index of that `)`.
+#[inline(always)]
+fn unit_at(s: &[u8], u: usize) -> Option<(Unit, usize)> {
+    let w = load8(s, u)?;
+    let q = crate::scan::first8(w, b')')?;
+    Some((Unit::from_packed(w, q)?, u + q))
 }
 
 /// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
@@ -650,49 +738,6 @@ impl Reading {
         *issue_count = 0;
     }
 
-    /// A reading whose slot for `o` holds a quantity of dimension `dim`: the slot and `dim`.
-    /// Must agree with [`Reading::object`] (the arms there that call `q1`).
-    #[inline(always)]
-    fn quantity_slot(&mut self, o: Obis) -> Option<(&mut Option<Quantity>, Dimension)> {
-        use Dimension as D;
-        if o.a != 1 || o.b > 1 {
-            return None;
-        }
-        let phase = |c: u8, base: u8| -> Option<usize> {
-            match c.checked_sub(base)? {
-                0 => Some(0),
-                20 => Some(1),
-                40 => Some(2),
-                _ => None,
-            }
-        };
-        Some(match (o.c, o.d, o.e) {
-            (c @ 1..=4, 8, e @ 0..=4) => {
-                let arr = match c {
-                    1 => &mut self.energy_import,
-                    2 => &mut self.energy_export,
-                    3 => &mut self.reactive_energy_import,
-                    _ => &mut self.reactive_energy_export,
-                };
-                (arr.get_mut(usize::from(e))?, if c <= 2 { D::Energy } else { D::ReactiveEnergy })
-            }
-            (1, 7, 0) => (&mut self.power_import, D::Power),
-            (2, 7, 0) => (&mut self.power_export, D::Power),
-            (3, 7, 0) => (&mut self.reactive_power_import, D::ReactivePower),
-            (4, 7, 0) => (&mut self.reactive_power_export, D::ReactivePower),
-            (9, 7, 0) => (&mut self.apparent_power_import, D::ApparentPower),
-            (10, 7, 0) => (&mut self.apparent_power_export, D::ApparentPower),
-            (14, 7, 0) => (&mut self.frequency, D::Frequency),
-            (1, 4, 0) => (&mut self.average_demand, D::Power),
-            (c @ (32 | 52 | 72), 7, 0) => (self.voltage.get_mut(phase(c, 32)?)?, D::Voltage),
-            (c @ (31 | 51 | 71), 7, 0) => (self.current.get_mut(phase(c, 31)?)?, D::Current),
-            (c @ (21 | 41 | 61), 7, 0) => (self.power_import_phase.get_mut(phase(c, 21)?)?, D::Power),
-            (c @ (22 | 42 | 62), 7, 0) => (self.power_export_phase.get_mut(phase(c, 22)?)?, D::Power),
-            (c, 4, 0) => (self.fuse_threshold.get_mut(phase(c, 31)?)?, D::Current),
-            _ => return None,
-        })
-    }
-
     /// The common lines decoded straight from their bytes, in one pass: a quantity
     /// `OBIS(digits[.digits]*unit)` in a unit of the right dimension, a count or the tariff
     /// `OBIS(digits)`, or the power-failure log (see [`Reading::direct_failure_log`]),
@@ -703,51 +748,92 @@ impl Reading {
     #[inline(always)]
     fn direct(&mut self, s: &[u8]) -> Option<(usize, u16)> {
         // Other objects and other spellings go to the line decoder (which parses the OBIS).
-        let (o, i) = known_obis(s)?;
-        let body = s.get(i + 1..)?;
-        if (o.a, o.c, o.d, o.e) == (1, 99, 97, 0) && o.b <= 1 {
-            let (rest, next, newlines) = self.direct_failure_log(body)?;
-            return Some((s.len() - rest.len() + next, newlines));
-        }
-        if matches!((o.a, o.b, o.c, o.d), (0, 0, 1, 0) | (1, 3, 0, 2) | (0, _, 96, 1) | (0, 1..=4, 24, _)) {
-            let (rest, next, newlines) = self.direct_other(o, body)?;
-            return Some((s.len() - rest.len() + next, newlines));
-        }
-        let (raw, decimals, n) = number(body)?;
-        let after = match body.get(n) {
-            Some(b'*') => {
-                let (slot, dim) = self.quantity_slot(o)?;
-                let u = body.get(n + 1..)?;
-                let q = u.iter().position(|&b| b == b')')?;
-                let unit = Unit::parse(u.get(..q)?)?;
+        let (kind, o, i) = known_obis(s)?;
+        let v = i + 1;
+        match kind {
+            Kind::Quantity(slot, dim) => {
+                let (raw, decimals, n) = number_at(s, v)?;
+                if s.get(n) != Some(&b'*') {
+                    return None;
+                }
+                let (unit, close) = unit_at(s, n + 1)?;
                 if unit.dimension() != dim {
                     return None;
                 }
-                let (next, newlines) = line_end(u.get(q + 1..)?)?;
-                *slot = Some(Quantity::new(Fixed::new(raw, decimals), Some(unit)));
-                return Some((s.len() - u.len() + q + 1 + next, newlines));
+                let (next, newlines) = line_end(s.get(close + 1..)?)?;
+                *self.quantity_slot_mut(slot)? = Some(Quantity::new(Fixed::new(raw, decimals), Some(unit)));
+                Some((close + 1 + next, newlines))
             }
-            Some(b')') if decimals == 0 && n <= 10 => body.get(n + 1..)?,
-            _ => return None,
-        };
-        let v = u32::try_from(raw).ok()?;
-        if (o.a, o.b, o.c, o.d, o.e) == (0, 0, 96, 14, 0) {
-            let (next, newlines) = line_end(after)?;
-            self.tariff = u16::try_from(v).ok();
-            return Some((s.len() - after.len() + next, newlines));
+            Kind::Count(_) | Kind::Tariff => {
+                let (raw, decimals, n) = number_at(s, v)?;
+                if decimals != 0 || n - v > 10 || s.get(n) != Some(&b')') {
+                    return None;
+                }
+                let value = u32::try_from(raw).ok()?;
+                let (next, newlines) = line_end(s.get(n + 1..)?)?;
+                match kind {
+                    Kind::Count(c) => *self.count_slot_mut(c)? = Some(value),
+                    _ => self.tariff = u16::try_from(value).ok(),
+                }
+                Some((n + 1 + next, newlines))
+            }
+            Kind::Message => {
+                // `()`: an empty text, which counts as (empty) hex.
+                if s.get(v) != Some(&b')') {
+                    return None;
+                }
+                let (next, newlines) = line_end(s.get(v + 1..)?)?;
+                self.text_message = Some(TextMessage { bytes: Bytes::new(), was_hex: true });
+                Some((v + 1 + next, newlines))
+            }
+            Kind::FailureLog => {
+                let (rest, next, newlines) = self.direct_failure_log(s.get(v..)?)?;
+                Some((s.len() - rest.len() + next, newlines))
+            }
+            Kind::Other => {
+                let (rest, next, newlines) = self.direct_other(o, s.get(v..)?)?;
+                Some((s.len() - rest.len() + next, newlines))
+            }
         }
-        let c = match (o.a, o.b, o.c, o.d, o.e) {
-            (0, 0, 96, 7, 21) => &mut self.power_failures,
-            (0, 0, 96, 7, 9) => &mut self.long_power_failures,
-            (1, 0 | 1, c @ (32 | 52 | 72), d @ (32 | 36), 0) => {
-                let arr = if d == 32 { &mut self.voltage_sags } else { &mut self.voltage_swells };
-                arr.get_mut(usize::from((c - 32) / 20))?
-            }
-            _ => return None,
-        };
-        let (next, newlines) = line_end(after)?;
-        *c = Some(v);
-        Some((s.len() - after.len() + next, newlines))
+    }
+
+    /// The quantity field `slot` of [`Kind::Quantity`] (see [`kind_of`]).
+    #[inline(always)]
+    fn quantity_slot_mut(&mut self, slot: u8) -> Option<&mut Option<Quantity>> {
+        let i = usize::from(slot);
+        match slot {
+            0..=4 => self.energy_import.get_mut(i),
+            5..=9 => self.energy_export.get_mut(i - 5),
+            10..=14 => self.reactive_energy_import.get_mut(i - 10),
+            15..=19 => self.reactive_energy_export.get_mut(i - 15),
+            20 => Some(&mut self.power_import),
+            21 => Some(&mut self.power_export),
+            22 => Some(&mut self.reactive_power_import),
+            23 => Some(&mut self.reactive_power_export),
+            24 => Some(&mut self.apparent_power_import),
+            25 => Some(&mut self.apparent_power_export),
+            26 => Some(&mut self.frequency),
+            27 => Some(&mut self.average_demand),
+            28..=30 => self.voltage.get_mut(i - 28),
+            31..=33 => self.current.get_mut(i - 31),
+            34..=36 => self.power_import_phase.get_mut(i - 34),
+            37..=39 => self.power_export_phase.get_mut(i - 37),
+            40..=42 => self.fuse_threshold.get_mut(i - 40),
+            _ => None,
+        }
+    }
+
+    /// The count field `slot` of [`Kind::Count`] (see [`kind_of`]).
+    #[inline(always)]
+    fn count_slot_mut(&mut self, slot: u8) -> Option<&mut Option<u32>> {
+        let i = usize::from(slot);
+        match slot {
+            0 => Some(&mut self.power_failures),
+            1 => Some(&mut self.long_power_failures),
+            2..=4 => self.voltage_sags.get_mut(i - 2),
+            5..=7 => self.voltage_swells.get_mut(i - 5),
+            _ => None,
+        }
     }
 
     /// Identifiers, the timestamp and M-Bus type and value lines in their common shape
@@ -1319,19 +1405,56 @@ mod tests {
         for w in DIRECT_OBIS.windows(2) {
             assert!(w[0].0 < w[1].0);
         }
-        for &(key, o) in DIRECT_OBIS.iter() {
+        for &(key, o, kind) in DIRECT_OBIS.iter() {
             let text = std::format!("{o}(");
             let mut line = text.clone().into_bytes();
             line.resize(16, b'x');
-            assert_eq!(known_obis(&line), Some((o, text.len() - 1)), "{text}");
+            assert_eq!(known_obis(&line), Some((kind, o, text.len() - 1)), "{text}");
             assert_eq!(key.to_le_bytes().iter().take_while(|&&b| b != 0).count(), text.len() - 1);
             // Leading zeros, value group F or a short line: not known here.
             line.insert(0, b'0');
             assert_eq!(known_obis(&line), None);
         }
         assert_eq!(known_obis(b"1-0:1.8.1*255(0001.000*kWh)"), None);
-        assert_eq!(known_obis(b"1-0:1.8.1(01*kWh)"), Some((Obis::new(1, 0, 1, 8, 1), 9)));
+        assert_eq!(
+            known_obis(b"1-0:1.8.1(01*kWh)"),
+            Some((Kind::Quantity(1, Dimension::Energy), Obis::new(1, 0, 1, 8, 1), 9))
+        );
         assert_eq!(known_obis(b"1-0:1.8.1(1*kW)"), None);
+    }
+
+    /// Every object of the table has a slot of the dimension the line decoder expects: decoding
+    /// a line through `direct` and through `object` gives the same reading.
+    #[test]
+    fn every_direct_kind_writes_the_field_object_writes() {
+        for &(_, o, kind) in DIRECT_OBIS.iter() {
+            let value: &[u8] = match kind {
+                Kind::Quantity(_, d) => match d {
+                    Dimension::Energy => b"(000576.239*kWh)",
+                    Dimension::ReactiveEnergy => b"(000576.239*kvarh)",
+                    Dimension::Power => b"(01.193*kW)",
+                    Dimension::ReactivePower => b"(01.193*kvar)",
+                    Dimension::ApparentPower => b"(01.193*kVA)",
+                    Dimension::Voltage => b"(230.1*V)",
+                    Dimension::Current => b"(002*A)",
+                    Dimension::Frequency => b"(50.01*Hz)",
+                    _ => unreachable!(),
+                },
+                Kind::Count(_) | Kind::Tariff => b"(00012)",
+                Kind::Message => b"()",
+                Kind::FailureLog => b"(1)(0-0:96.7.19)(180529135630S)(0000002451*s)",
+                Kind::Other => continue,
+            };
+            let line = std::format!("/ISK5\\2M550E-1012\r\n\r\n{o}{}\r\n0-0:96.99.9(filler)\r\n!", std::str::from_utf8(value).unwrap());
+            let t = Telegram::parse_with(line.as_bytes(), None).unwrap();
+            let mut fast = Reading::default();
+            fast.fill(&t);
+            let mut generic = Reading::default();
+            fill_generic(&mut generic, &t);
+            assert_eq!(fast, generic, "{line}");
+            assert_ne!(fast, Reading { header: fast.header.clone(), unknown_objects: 1, ..Reading::default() }, "{line}");
+            assert_eq!(fast.issue_count, 0, "{line}");
+        }
     }
 
     #[test]

@@ -57,6 +57,31 @@ pub(crate) fn find(hay: &[u8], needle: u8) -> Option<usize> {
     find_any(hay, [needle])
 }
 
+/// Index of the first byte equal to `needle` in the eight bytes of `w` (little-endian).
+#[inline(always)]
+pub(crate) fn first8(w: u64, needle: u8) -> Option<usize> {
+    let hit = zero_bytes(w ^ (LO * u64::from(needle)));
+    if hit == 0 { None } else { Some((hit.trailing_zeros() / 8) as usize) }
+}
+
+/// Index of the first byte equal to `needle` in `w`.
+#[inline(always)]
+pub(crate) fn first16(w: [u8; 16], needle: u8) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (m, _) = sse2::masks(u128::from_le_bytes(w), needle, needle, needle);
+        if m == 0 { None } else { Some(m.trailing_zeros() as usize) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        const LO128: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
+        let x = u128::from_le_bytes(w) ^ (LO128 * u128::from(needle));
+        // Exact for the first match: borrows only run towards later bytes.
+        let hit = x.wrapping_sub(LO128) & !x & (LO128 << 7);
+        if hit == 0 { None } else { Some((hit.trailing_zeros() / 8) as usize) }
+    }
+}
+
 /// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
 #[cfg(target_arch = "x86_64")]
 pub(crate) const BLOCK: usize = 16;
@@ -143,6 +168,19 @@ mod tests {
             }
             let all: u64 = (0..BLOCK as u32).map(|k| 1u64 << (k * STRIDE + STRIDE - 1)).sum();
             proptest::prop_assert_eq!((a | bc) & !all, 0);
+        }
+    }
+
+    #[test]
+    fn first8_and_first16_find_the_first_match() {
+        let hay: std::vec::Vec<u8> = (0..64u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8 % 7 + 38).collect();
+        for start in 0..(hay.len() - 16) {
+            let w16: [u8; 16] = hay[start..start + 16].try_into().unwrap();
+            let w8 = u64::from_le_bytes(hay[start..start + 8].try_into().unwrap());
+            for n in 38u8..46 {
+                assert_eq!(first16(w16, n), w16.iter().position(|&b| b == n));
+                assert_eq!(first8(w8, n), w16[..8].iter().position(|&b| b == n));
+            }
         }
     }
 

@@ -213,26 +213,54 @@ impl Unit {
     /// Recognises a unit string as meters write it (`kWh`, `m3`, `s`, ...; case as in the specs,
     /// plus the lowercase variants some meters send).
     pub fn parse(s: &[u8]) -> Option<Unit> {
-        Some(match s {
-            b"kWh" | b"KWH" | b"kwh" => Unit::KWh,
-            b"Wh" | b"WH" | b"wh" => Unit::Wh,
-            b"kW" | b"KW" | b"kw" => Unit::KW,
-            b"W" | b"w" => Unit::W,
-            b"kvarh" | b"kVArh" | b"kVarh" => Unit::Kvarh,
-            b"varh" | b"VArh" | b"Varh" => Unit::Varh,
-            b"kvar" | b"kVAr" | b"kVar" => Unit::Kvar,
-            b"var" | b"VAr" | b"Var" => Unit::Var,
-            b"kVA" | b"kva" => Unit::KVA,
-            b"VA" | b"va" => Unit::VA,
-            b"kVAh" => Unit::KVAh,
-            b"V" | b"v" => Unit::V,
-            b"A" | b"a" => Unit::A,
-            b"m3" | b"M3" | b"m\xb3" => Unit::M3,
-            b"GJ" | b"gj" => Unit::GJ,
-            b"s" | b"S" => Unit::S,
-            b"Hz" | b"HZ" | b"hz" => Unit::Hz,
-            _ => return None,
-        })
+        let mut w = [0u8; 8];
+        w.get_mut(..s.len())?.copy_from_slice(s);
+        Unit::from_packed(u64::from_le_bytes(w), s.len())
+    }
+
+    /// [`Unit::parse`] of the first `len` bytes of `w` (little-endian, `len < 8`): one
+    /// comparison of a number per spelling instead of comparing strings.
+    #[inline]
+    pub(crate) fn from_packed(w: u64, len: usize) -> Option<Unit> {
+        /// A spelling as a number: its bytes and its length in the top byte.
+        const fn key(s: &[u8]) -> u64 {
+            let mut k = (s.len() as u64) << 56;
+            let mut i = 0;
+            while i < s.len() {
+                k |= (s[i] as u64) << (8 * i);
+                i += 1;
+            }
+            k
+        }
+        macro_rules! units {
+            ($($unit:ident: $($s:literal)|+;)*) => {{
+                if len >= 8 {
+                    return None;
+                }
+                let k = (w & ((1u64 << (8 * len)) - 1)) | ((len as u64) << 56);
+                $($(if k == const { key($s) } { return Some(Unit::$unit); })+)*
+                None
+            }};
+        }
+        units! {
+            KWh: b"kWh" | b"KWH" | b"kwh";
+            Wh: b"Wh" | b"WH" | b"wh";
+            KW: b"kW" | b"KW" | b"kw";
+            W: b"W" | b"w";
+            Kvarh: b"kvarh" | b"kVArh" | b"kVarh";
+            Varh: b"varh" | b"VArh" | b"Varh";
+            Kvar: b"kvar" | b"kVAr" | b"kVar";
+            Var: b"var" | b"VAr" | b"Var";
+            KVA: b"kVA" | b"kva";
+            VA: b"VA" | b"va";
+            KVAh: b"kVAh";
+            V: b"V" | b"v";
+            A: b"A" | b"a";
+            M3: b"m3" | b"M3" | b"m\xb3";
+            GJ: b"GJ" | b"gj";
+            S: b"s" | b"S";
+            Hz: b"Hz" | b"HZ" | b"hz";
+        }
     }
 
     /// The canonical spelling (`"kWh"`, `"m3"`, ...).
@@ -578,6 +606,60 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(Fixed::parse(&s), fixed_reference(&s), "{:?}", crate::fmt_bytes(&s));
         }
+    }
+
+    fn unit_parse_reference(s: &[u8]) -> Option<Unit> {
+        Unit::parse_reference(s)
+    }
+
+    impl Unit {
+    /// The string match [`Unit::parse`] replaced, as the reference.
+    fn parse_reference(s: &[u8]) -> Option<Unit> {
+        Some(match s {
+            b"kWh" | b"KWH" | b"kwh" => Unit::KWh,
+            b"Wh" | b"WH" | b"wh" => Unit::Wh,
+            b"kW" | b"KW" | b"kw" => Unit::KW,
+            b"W" | b"w" => Unit::W,
+            b"kvarh" | b"kVArh" | b"kVarh" => Unit::Kvarh,
+            b"varh" | b"VArh" | b"Varh" => Unit::Varh,
+            b"kvar" | b"kVAr" | b"kVar" => Unit::Kvar,
+            b"var" | b"VAr" | b"Var" => Unit::Var,
+            b"kVA" | b"kva" => Unit::KVA,
+            b"VA" | b"va" => Unit::VA,
+            b"kVAh" => Unit::KVAh,
+            b"V" | b"v" => Unit::V,
+            b"A" | b"a" => Unit::A,
+            b"m3" | b"M3" | b"m\xb3" => Unit::M3,
+            b"GJ" | b"gj" => Unit::GJ,
+            b"s" | b"S" => Unit::S,
+            b"Hz" | b"HZ" | b"hz" => Unit::Hz,
+            _ => return None,
+        })
+    }
+
+    }
+
+    proptest::proptest! {
+        /// The packed comparison recognises exactly the spellings the string match did.
+        #[test]
+        fn unit_parse_agrees_with_the_string_match(
+            s in proptest::collection::vec(proptest::sample::select(&b"kKWwHhvVaArRsSmM3\xb3GgJjzZ\0"[..]), 0..10),
+        ) {
+            proptest::prop_assert_eq!(Unit::parse(&s), unit_parse_reference(&s));
+        }
+    }
+
+    #[test]
+    fn every_spelling_is_recognised() {
+        for s in [&b"kWh"[..], b"KWH", b"kwh", b"Wh", b"WH", b"wh", b"kW", b"KW", b"kw", b"W", b"w", b"kvarh", b"kVArh",
+            b"kVarh", b"varh", b"VArh", b"Varh", b"kvar", b"kVAr", b"kVar", b"var", b"VAr", b"Var", b"kVA", b"kva", b"VA",
+            b"va", b"kVAh", b"V", b"v", b"A", b"a", b"m3", b"M3", b"m\xb3", b"GJ", b"gj", b"s", b"S", b"Hz", b"HZ", b"hz"] {
+            assert!(Unit::parse(s).is_some());
+            assert_eq!(Unit::parse(s), unit_parse_reference(s));
+        }
+        assert_eq!(Unit::parse(b"kWh\0"), None);
+        assert_eq!(Unit::parse(b""), None);
+        assert_eq!(Unit::parse(b"kWhkWhkWh"), None);
     }
 
     #[test]
