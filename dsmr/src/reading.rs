@@ -32,7 +32,7 @@ pub type Bytes<const N: usize> = Vec<u8, N>;
 /// The objects [`Reading::direct`] decodes, as their canonical text (`1-0:1.8.1`: no leading
 /// zeros, no `*F`) packed into a zero-padded little-endian `u128`, sorted by that key.
 static DIRECT_OBIS: [(u128, Obis, Kind); DIRECT_COUNT] = sorted_keys(direct_list());
-const DIRECT_COUNT: usize = 54 + 5 + 5 * 4;
+const DIRECT_COUNT: usize = 58 + 5 + 6 * 4;
 
 /// What [`Reading::direct`] does with a line of a [`DIRECT_OBIS`] object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,16 @@ enum Kind {
     FailureLog,
     /// `0-0:96.13.0` (only `()` here).
     Message,
+    /// `0-0:96.3.10`.
+    Switch,
+    /// `0-n:24.4.0` on channel `n`.
+    Valve(u8),
+    /// `0-0:17.0.0`.
+    Threshold,
+    /// `1-0:1.6.0`.
+    MaxDemand,
+    /// `0-0:98.1.0`.
+    PeakHistory,
     /// Identifiers, the timestamp, M-Bus lines ([`Reading::direct_other`]).
     Other,
 }
@@ -81,6 +91,11 @@ const fn kind_of(o: Obis) -> Kind {
         (0, 0, 96, 14, 0) => Kind::Tariff,
         (1, 0, 99, 97, 0) => Kind::FailureLog,
         (0, 0, 96, 13, 0) => Kind::Message,
+        (0, 0, 96, 3, 10) => Kind::Switch,
+        (0, ch, 24, 4, 0) => Kind::Valve(ch),
+        (0, 0, 17, 0, 0) => Kind::Threshold,
+        (1, 0, 1, 6, 0) => Kind::MaxDemand,
+        (0, 0, 98, 1, 0) => Kind::PeakHistory,
         _ => Kind::Other,
     }
 }
@@ -131,7 +146,11 @@ const fn direct_list() -> [Obis; DIRECT_COUNT] {
     v[n + 6] = Obis::new(0, 0, 96, 1, 4);
     v[n + 7] = Obis::new(0, 0, 96, 1, 1);
     v[n + 8] = Obis::new(0, 0, 96, 1, 0);
-    n += 9;
+    v[n + 9] = Obis::new(0, 0, 96, 3, 10);
+    v[n + 10] = Obis::new(0, 0, 17, 0, 0);
+    v[n + 11] = Obis::new(1, 0, 1, 6, 0);
+    v[n + 12] = Obis::new(0, 0, 98, 1, 0);
+    n += 13;
     let mut ch = 1;
     while ch <= 4 {
         v[n] = Obis::new(0, ch, 24, 1, 0);
@@ -139,7 +158,8 @@ const fn direct_list() -> [Obis; DIRECT_COUNT] {
         v[n + 2] = Obis::new(0, ch, 96, 1, 1);
         v[n + 3] = Obis::new(0, ch, 24, 2, 1);
         v[n + 4] = Obis::new(0, ch, 24, 2, 3);
-        n += 5;
+        v[n + 5] = Obis::new(0, ch, 24, 4, 0);
+        n += 6;
         ch += 1;
     }
     assert!(n == DIRECT_COUNT);
@@ -298,6 +318,76 @@ fn unit_at(s: &[u8], u: usize) -> Option<(Unit, usize)> {
     let w = load8(s, u)?;
     let q = crate::scan::first8(w, b')')?;
     Some((Unit::from_packed(w, q)?, u + q))
+}
+
+/// `digits[.digits]*unit)` at `s[v..]`: the quantity and the index of its `)`.
+#[inline(always)]
+fn quantity_at(s: &[u8], v: usize) -> Option<(Quantity, usize)> {
+    let (raw, decimals, n) = number_at(s, v)?;
+    if s.get(n) != Some(&b'*') {
+        return None;
+    }
+    let (unit, close) = unit_at(s, n + 1)?;
+    Some((Quantity::new(Fixed::new(raw, decimals), Some(unit)), close))
+}
+
+/// A timestamp (12 digits and an optional S/W flag) and `)` at `s[v..]`: it and the index of
+/// the `)`.
+#[inline(always)]
+fn timestamp_at(s: &[u8], v: usize) -> Option<(Timestamp, usize)> {
+    let close = match (s.get(v + 12), s.get(v + 13)) {
+        (_, Some(b')')) => v + 13,
+        (Some(b')'), _) => v + 12,
+        _ => return None,
+    };
+    Some((Timestamp::parse(s.get(v..close)?)?, close))
+}
+
+/// `0-0:98.1.0(n)(OBIS)(OBIS)` and `n` (1..=13) entries `(TSTmonth)(TSTpeak)(v*unit)` in a
+/// unit of power, from `s[v..]` (after the first `(`): the entries and the index after the
+/// last `)`, or `None` for anything else, which [`Reading::peak_history`] handles.
+#[inline(never)]
+fn direct_peak_history(s: &[u8], v: usize) -> Option<(Vec<MonthlyPeak, PEAK_HISTORY_CAP>, usize)> {
+    let (count, decimals, n) = number_at(s, v)?;
+    if decimals != 0 || n - v > 10 || count == 0 || count > PEAK_HISTORY_CAP as i64 {
+        return None;
+    }
+    let mut at = n;
+    // `)(OBIS)(OBIS`: two profile references (no unit).
+    for _ in 0..2 {
+        if s.get(at..at + 2)? != b")(" {
+            return None;
+        }
+        let rest = s.get(at + 2..)?;
+        let close = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        if rest.get(close) != Some(&b')') {
+            return None;
+        }
+        Obis::parse(rest.get(..close)?)?;
+        at += 2 + close;
+    }
+    // At the second reference's `)`.
+    let mut hist = Vec::new();
+    for _ in 0..count {
+        if s.get(at + 1) != Some(&b'(') {
+            return None;
+        }
+        let (month, close) = timestamp_at(s, at + 2)?;
+        if s.get(close + 1) != Some(&b'(') {
+            return None;
+        }
+        let (occurred, close) = timestamp_at(s, close + 2)?;
+        if s.get(close + 1) != Some(&b'(') {
+            return None;
+        }
+        let (value, close) = quantity_at(s, close + 2)?;
+        if value.unit?.dimension() != Dimension::Power {
+            return None;
+        }
+        hist.push(MonthlyPeak { month, occurred, value }).ok()?;
+        at = close;
+    }
+    Some((hist, at + 1))
 }
 
 /// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
@@ -764,7 +854,7 @@ impl Reading {
                 *self.quantity_slot_mut(slot)? = Some(Quantity::new(Fixed::new(raw, decimals), Some(unit)));
                 Some((close + 1 + next, newlines))
             }
-            Kind::Count(_) | Kind::Tariff => {
+            Kind::Count(_) | Kind::Tariff | Kind::Switch | Kind::Valve(_) => {
                 let (raw, decimals, n) = number_at(s, v)?;
                 if decimals != 0 || n - v > 10 || s.get(n) != Some(&b')') {
                     return None;
@@ -773,9 +863,40 @@ impl Reading {
                 let (next, newlines) = line_end(s.get(n + 1..)?)?;
                 match kind {
                     Kind::Count(c) => *self.count_slot_mut(c)? = Some(value),
+                    Kind::Switch => self.switch_position = u8::try_from(value).ok(),
+                    Kind::Valve(ch) => self.mbus_dev(ch)?.valve = u8::try_from(value).ok(),
                     _ => self.tariff = u16::try_from(value).ok(),
                 }
                 Some((n + 1 + next, newlines))
+            }
+            Kind::Threshold => {
+                let (q, close) = quantity_at(s, v)?;
+                let unit = q.unit?;
+                if !matches!(unit.dimension(), Dimension::Power | Dimension::Current | Dimension::ApparentPower) {
+                    return None;
+                }
+                let (next, newlines) = line_end(s.get(close + 1..)?)?;
+                self.threshold = Some(q);
+                Some((close + 1 + next, newlines))
+            }
+            Kind::MaxDemand => {
+                let (occurred, close) = timestamp_at(s, v)?;
+                if s.get(close + 1) != Some(&b'(') {
+                    return None;
+                }
+                let (value, close) = quantity_at(s, close + 2)?;
+                if value.unit?.dimension() != Dimension::Power {
+                    return None;
+                }
+                let (next, newlines) = line_end(s.get(close + 1..)?)?;
+                self.max_demand_month = Some(Peak { occurred, value });
+                Some((close + 1 + next, newlines))
+            }
+            Kind::PeakHistory => {
+                let (hist, end) = direct_peak_history(s, v)?;
+                let (next, newlines) = line_end(s.get(end..)?)?;
+                self.max_demand_history = Some(hist);
+                Some((end + next, newlines))
             }
             Kind::Message => {
                 // `()`: an empty text, which counts as (empty) hex.
@@ -1440,8 +1561,11 @@ mod tests {
                     Dimension::Frequency => b"(50.01*Hz)",
                     _ => unreachable!(),
                 },
-                Kind::Count(_) | Kind::Tariff => b"(00012)",
+                Kind::Count(_) | Kind::Tariff | Kind::Switch | Kind::Valve(_) => b"(00012)",
                 Kind::Message => b"()",
+                Kind::Threshold => b"(999.9*kW)",
+                Kind::MaxDemand => b"(231102114500W)(03.064*kW)",
+                Kind::PeakHistory => b"(2)(1-0:1.6.0)(1-0:1.6.0)(230801000000S)(632525252525W)(00.000*kW)(230901000000S)(230831181500S)(01.862*kW)",
                 Kind::FailureLog => b"(1)(0-0:96.7.19)(180529135630S)(0000002451*s)",
                 Kind::Other => continue,
             };
