@@ -359,11 +359,11 @@ fn direct_peak_history(s: &[u8], v: usize) -> Option<(Vec<MonthlyPeak, PEAK_HIST
             return None;
         }
         let rest = s.get(at + 2..)?;
-        let close = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let close = crate::scan::find_special(rest)?;
         if rest.get(close) != Some(&b')') {
             return None;
         }
-        Obis::parse(rest.get(..close)?)?;
+        is_obis(rest.get(..close)?).then_some(())?;
         at += 2 + close;
     }
     // At the second reference's `)`.
@@ -388,6 +388,13 @@ fn direct_peak_history(s: &[u8], v: usize) -> Option<(Vec<MonthlyPeak, PEAK_HIST
         at = close;
     }
     Some((hist, at + 1))
+}
+
+/// True when `t` is an OBIS reference ([`Obis::parse`]); the profile headers meters write
+/// are compared as they are.
+#[inline(always)]
+fn is_obis(t: &[u8]) -> bool {
+    matches!(t, b"1-0:1.6.0" | b"0-0:96.7.19") || Obis::parse(t).is_some()
 }
 
 /// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
@@ -450,16 +457,6 @@ fn digits8(w: u64) -> (u64, usize) {
 fn hex_value(b: u8) -> u8 {
     crate::value::hex_digit(b).unwrap_or(0)
 }
-
-/// Bytes that end or split a group's text: `)`, `*`, `(`, line feed.
-static SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b')' as usize] = true;
-    t[b'*' as usize] = true;
-    t[b'(' as usize] = true;
-    t[b'\n' as usize] = true;
-    t
-};
 
 /// After a line's last `)`: an optional CR, then a line feed not followed by a continuation
 /// `(`, or the end of the body. Returns the length up to the next line and the line ends
@@ -966,7 +963,7 @@ impl Reading {
     #[inline(never)]
     fn direct_other<'b>(&mut self, o: Obis, body: &'b [u8]) -> Option<(&'b [u8], usize, u16)> {
         // The first group's text, up to its `)`.
-        let close = body.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let close = crate::scan::find_special(body)?;
         let (b')', text, after) = (*body.get(close)?, body.get(..close)?, body.get(close + 1..)?) else {
             return None;
         };
@@ -1039,11 +1036,11 @@ impl Reading {
         }
         // `)(` and the profile's OBIS reference (no unit).
         let rest = body.get(n..)?.strip_prefix(b")(")?;
-        let close = rest.iter().position(|&b| SPECIAL[usize::from(b)])?;
+        let close = crate::scan::find_special(rest)?;
         if rest.get(close) != Some(&b')') {
             return None;
         }
-        Obis::parse(rest.get(..close)?)?;
+        is_obis(rest.get(..close)?).then_some(())?;
         let mut rest = rest.get(close + 1..)?;
         let mut log = Vec::new();
         for _ in 0..count {

@@ -218,48 +218,18 @@ impl Unit {
         Unit::from_packed(u64::from_le_bytes(w), s.len())
     }
 
-    /// [`Unit::parse`] of the first `len` bytes of `w` (little-endian, `len < 8`): one
-    /// comparison of a number per spelling instead of comparing strings.
+    /// [`Unit::parse`] of the first `len` bytes of `w` (little-endian, `len < 8`): the bytes and
+    /// the length as one number, looked up in a collision-free hash of the spellings.
     #[inline]
     pub(crate) fn from_packed(w: u64, len: usize) -> Option<Unit> {
-        /// A spelling as a number: its bytes and its length in the top byte.
-        const fn key(s: &[u8]) -> u64 {
-            let mut k = (s.len() as u64) << 56;
-            let mut i = 0;
-            while i < s.len() {
-                k |= (s[i] as u64) << (8 * i);
-                i += 1;
-            }
-            k
+        if len >= 8 {
+            return None;
         }
-        macro_rules! units {
-            ($($unit:ident: $($s:literal)|+;)*) => {{
-                if len >= 8 {
-                    return None;
-                }
-                let k = (w & ((1u64 << (8 * len)) - 1)) | ((len as u64) << 56);
-                $($(if k == const { key($s) } { return Some(Unit::$unit); })+)*
-                None
-            }};
-        }
-        units! {
-            KWh: b"kWh" | b"KWH" | b"kwh";
-            Wh: b"Wh" | b"WH" | b"wh";
-            KW: b"kW" | b"KW" | b"kw";
-            W: b"W" | b"w";
-            Kvarh: b"kvarh" | b"kVArh" | b"kVarh";
-            Varh: b"varh" | b"VArh" | b"Varh";
-            Kvar: b"kvar" | b"kVAr" | b"kVar";
-            Var: b"var" | b"VAr" | b"Var";
-            KVA: b"kVA" | b"kva";
-            VA: b"VA" | b"va";
-            KVAh: b"kVAh";
-            V: b"V" | b"v";
-            A: b"A" | b"a";
-            M3: b"m3" | b"M3" | b"m\xb3";
-            GJ: b"GJ" | b"gj";
-            S: b"s" | b"S";
-            Hz: b"Hz" | b"HZ" | b"hz";
+        let k = (w & ((1u64 << (8 * len)) - 1)) | ((len as u64) << 56);
+        let at = *UNIT_SLOTS.1.get(unit_hash(k, UNIT_SLOTS.0))?;
+        match UNIT_KEYS.get(usize::from(at)) {
+            Some(&(key, unit)) if key == k => Some(unit),
+            _ => None,
         }
     }
 
@@ -328,6 +298,100 @@ impl Unit {
         }
     }
 }
+
+/// Every spelling [`Unit::parse`] accepts (case as in the specs, plus the variants meters send).
+const SPELLINGS: [(&[u8], Unit); 42] = [
+    (b"kWh", Unit::KWh),
+    (b"KWH", Unit::KWh),
+    (b"kwh", Unit::KWh),
+    (b"Wh", Unit::Wh),
+    (b"WH", Unit::Wh),
+    (b"wh", Unit::Wh),
+    (b"kW", Unit::KW),
+    (b"KW", Unit::KW),
+    (b"kw", Unit::KW),
+    (b"W", Unit::W),
+    (b"w", Unit::W),
+    (b"kvarh", Unit::Kvarh),
+    (b"kVArh", Unit::Kvarh),
+    (b"kVarh", Unit::Kvarh),
+    (b"varh", Unit::Varh),
+    (b"VArh", Unit::Varh),
+    (b"Varh", Unit::Varh),
+    (b"kvar", Unit::Kvar),
+    (b"kVAr", Unit::Kvar),
+    (b"kVar", Unit::Kvar),
+    (b"var", Unit::Var),
+    (b"VAr", Unit::Var),
+    (b"Var", Unit::Var),
+    (b"kVA", Unit::KVA),
+    (b"kva", Unit::KVA),
+    (b"VA", Unit::VA),
+    (b"va", Unit::VA),
+    (b"kVAh", Unit::KVAh),
+    (b"V", Unit::V),
+    (b"v", Unit::V),
+    (b"A", Unit::A),
+    (b"a", Unit::A),
+    (b"m3", Unit::M3),
+    (b"M3", Unit::M3),
+    (b"m\xb3", Unit::M3),
+    (b"GJ", Unit::GJ),
+    (b"gj", Unit::GJ),
+    (b"s", Unit::S),
+    (b"S", Unit::S),
+    (b"Hz", Unit::Hz),
+    (b"HZ", Unit::Hz),
+    (b"hz", Unit::Hz),
+];
+
+/// A spelling as a number: its bytes (little-endian) and its length in the top byte.
+const fn unit_key(s: &[u8]) -> u64 {
+    let mut k = (s.len() as u64) << 56;
+    let mut i = 0;
+    while i < s.len() {
+        k |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    k
+}
+
+static UNIT_KEYS: [(u64, Unit); 42] = {
+    let mut v = [(0u64, Unit::W); 42];
+    let mut i = 0;
+    while i < 42 {
+        v[i] = (unit_key(SPELLINGS[i].0), SPELLINGS[i].1);
+        i += 1;
+    }
+    v
+};
+
+#[inline(always)]
+const fn unit_hash(k: u64, m: u64) -> usize {
+    ((k ^ (k >> 29)).wrapping_mul(m) >> (64 - 8)) as usize
+}
+
+/// A collision-free hash of [`UNIT_KEYS`], found at compile time: the multiplier and 256
+/// slots holding an index into `UNIT_KEYS` (255: empty).
+static UNIT_SLOTS: (u64, [u8; 256]) = {
+    let mut m: u64 = 0x9E37_79B9_7F4A_7C15;
+    loop {
+        let mut slots = [255u8; 256];
+        let mut i = 0;
+        while i < 42 {
+            let h = unit_hash(UNIT_KEYS[i].0, m);
+            if slots[h] != 255 {
+                break;
+            }
+            slots[h] = i as u8;
+            i += 1;
+        }
+        if i == 42 {
+            break (m, slots);
+        }
+        m = m.wrapping_add(0x6A09_E667_F3BC_C908) | 1;
+    }
+};
 
 impl fmt::Display for Unit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -651,10 +715,8 @@ mod tests {
 
     #[test]
     fn every_spelling_is_recognised() {
-        for s in [&b"kWh"[..], b"KWH", b"kwh", b"Wh", b"WH", b"wh", b"kW", b"KW", b"kw", b"W", b"w", b"kvarh", b"kVArh",
-            b"kVarh", b"varh", b"VArh", b"Varh", b"kvar", b"kVAr", b"kVar", b"var", b"VAr", b"Var", b"kVA", b"kva", b"VA",
-            b"va", b"kVAh", b"V", b"v", b"A", b"a", b"m3", b"M3", b"m\xb3", b"GJ", b"gj", b"s", b"S", b"Hz", b"HZ", b"hz"] {
-            assert!(Unit::parse(s).is_some());
+        for (s, unit) in SPELLINGS {
+            assert_eq!(Unit::parse(s), Some(unit));
             assert_eq!(Unit::parse(s), unit_parse_reference(s));
         }
         assert_eq!(Unit::parse(b"kWh\0"), None);
