@@ -218,14 +218,32 @@ const fn sorted_keys(list: [Obis; DIRECT_COUNT]) -> [(u128, Obis, Kind); DIRECT_
 fn known_obis(s: &[u8]) -> Option<(Kind, Obis, usize)> {
     let w = <[u8; 16]>::try_from(s.get(..16)?).ok()?;
     let p = crate::scan::first16(w, b'(')?;
-    let x = u128::from_le_bytes(w);
-    let key = x & ((1u128 << (8 * p)) - 1);
+    // The bytes before `(` (`p` < 16), masked as two words to keep away from 128-bit shifts.
+    let lo = u64::from_le_bytes(<[u8; 8]>::try_from(w.get(..8)?).ok()?);
+    let hi = u64::from_le_bytes(<[u8; 8]>::try_from(w.get(8..)?).ok()?);
+    let &(mlo, mhi) = PREFIX_MASKS.get(p)?;
+    let key = u128::from(lo & mlo) | (u128::from(hi & mhi) << 64);
     let at = *OBIS_SLOTS.1.get(obis_hash(key, OBIS_SLOTS.0))?;
     match DIRECT_OBIS.get(usize::from(at)) {
         Some(&(k, o, kind)) if k == key => Some((kind, o, p)),
         _ => None,
     }
 }
+
+/// `PREFIX_MASKS[p]`: the low and high word masks keeping the first `p` bytes of 16.
+static PREFIX_MASKS: [(u64, u64); 16] = {
+    let mut m = [(0u64, 0u64); 16];
+    let mut p = 0;
+    while p < 16 {
+        m[p] = if p <= 8 {
+            (if p == 8 { u64::MAX } else { (1u64 << (8 * p)) - 1 }, 0)
+        } else {
+            (u64::MAX, (1u64 << (8 * (p - 8))) - 1)
+        };
+        p += 1;
+    }
+    m
+};
 
 /// Slot of `key` in [`OBIS_SLOTS`] for the multiplier `m`.
 #[inline(always)]
@@ -281,11 +299,24 @@ fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
 #[inline(always)]
 fn number_at(s: &[u8], v: usize) -> Option<(i64, u8, usize)> {
     if let Some(w) = load8(s, v) {
-        let (int, k) = digits8(w);
+        let (mut int, mut k) = digits8(w);
         if k == 0 {
             return None;
         }
-        if k < 8 {
+        // Whether the digits end within what was read.
+        let mut ended = k < 8;
+        if !ended {
+            // Up to seven more (the durations of the failure log have ten digits).
+            if let Some(w) = load8(s, v + 8) {
+                let (more, k2) = digits8(w);
+                if k2 < 8 {
+                    int = int * crate::value::pow10(k2 as u8).unwrap_or(1) as u64 + more;
+                    k += k2;
+                    ended = true;
+                }
+            }
+        }
+        if ended {
             let dot = v + k;
             if s.get(dot) != Some(&b'.') {
                 return Some((int as i64, 0, dot));
@@ -295,7 +326,7 @@ fn number_at(s: &[u8], v: usize) -> Option<(i64, u8, usize)> {
                 if d == 0 {
                     return None;
                 }
-                if d < 8 {
+                if d < 8 && k + d <= 18 {
                     let p = crate::value::pow10(d as u8).unwrap_or(1) as u64;
                     return Some(((int * p + frac) as i64, d as u8, dot + 1 + d));
                 }
@@ -395,6 +426,52 @@ fn direct_peak_history(s: &[u8], v: usize) -> Option<(Vec<MonthlyPeak, PEAK_HIST
 #[inline(always)]
 fn is_obis(t: &[u8]) -> bool {
     matches!(t, b"1-0:1.6.0" | b"0-0:96.7.19") || Obis::parse(t).is_some()
+}
+
+/// `1-0:99.97.0` when every entry is well formed, from `s[v..]` (after the first `(`):
+/// `n)(0-0:96.7.19)` then `n` (1..=10) pairs `(timestamp)(seconds[*s])`. Returns the entries
+/// and the index after the last `)`, or `None` for anything else, which
+/// [`Reading::failure_log`] then handles with its issues.
+#[inline(never)]
+fn direct_failure_log(s: &[u8], v: usize) -> Option<(Vec<PowerFailure, FAILURE_LOG_CAP>, usize)> {
+    let (count, decimals, n) = number_at(s, v)?;
+    if decimals != 0 || n - v > 10 || count == 0 || count > FAILURE_LOG_CAP as i64 {
+        return None;
+    }
+    // `)(` and the profile's OBIS reference (no unit).
+    if s.get(n..n + 2)? != b")(" {
+        return None;
+    }
+    let rest = s.get(n + 2..)?;
+    let close = crate::scan::find_special(rest)?;
+    if rest.get(close) != Some(&b')') {
+        return None;
+    }
+    is_obis(rest.get(..close)?).then_some(())?;
+    // At each entry, `at` is the index of the `)` before it.
+    let mut at = n + 2 + close;
+    let mut log = Vec::new();
+    for _ in 0..count {
+        if s.get(at + 1) != Some(&b'(') {
+            return None;
+        }
+        let (end, close) = timestamp_at(s, at + 2)?;
+        // `(seconds)` or `(seconds*s)`.
+        if s.get(close + 1) != Some(&b'(') {
+            return None;
+        }
+        let (duration, decimals, n) = number_at(s, close + 2)?;
+        if decimals != 0 {
+            return None;
+        }
+        at = match (s.get(n), s.get(n + 1), s.get(n + 2)) {
+            (Some(b')'), _, _) => n,
+            (Some(b'*'), Some(b's' | b'S'), Some(b')')) => n + 2,
+            _ => return None,
+        };
+        log.push(PowerFailure { end, duration_s: u64::try_from(duration).ok()? }).ok()?;
+    }
+    Some((log, at + 1))
 }
 
 /// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
@@ -905,8 +982,10 @@ impl Reading {
                 Some((v + 1 + next, newlines))
             }
             Kind::FailureLog => {
-                let (rest, next, newlines) = self.direct_failure_log(s.get(v..)?)?;
-                Some((s.len() - rest.len() + next, newlines))
+                let (log, end) = direct_failure_log(s, v)?;
+                let (next, newlines) = line_end(s.get(end..)?)?;
+                self.power_failure_log = Some(log);
+                Some((end + next, newlines))
             }
             Kind::Other => {
                 let (rest, next, newlines) = self.direct_other(o, s.get(v..)?)?;
@@ -1022,51 +1101,6 @@ impl Reading {
             }
             _ => None,
         }
-    }
-
-    /// `1-0:99.97.0` when every entry is well formed: `n)(0-0:96.7.19)` then `n` pairs
-    /// `(timestamp)(seconds[*s])`, all fitting the log; `body` starts after the first `(`.
-    /// Returns the bytes after the last `)` and the [`line_end`] after them, or `None` (nothing
-    /// written) for anything else, which [`Reading::failure_log`] then handles with its issues.
-    #[inline(never)]
-    fn direct_failure_log<'b>(&mut self, body: &'b [u8]) -> Option<(&'b [u8], usize, u16)> {
-        let (count, decimals, n) = number(body)?;
-        if decimals != 0 || n > 10 || count == 0 || count > FAILURE_LOG_CAP as i64 {
-            return None;
-        }
-        // `)(` and the profile's OBIS reference (no unit).
-        let rest = body.get(n..)?.strip_prefix(b")(")?;
-        let close = crate::scan::find_special(rest)?;
-        if rest.get(close) != Some(&b')') {
-            return None;
-        }
-        is_obis(rest.get(..close)?).then_some(())?;
-        let mut rest = rest.get(close + 1..)?;
-        let mut log = Vec::new();
-        for _ in 0..count {
-            // `(timestamp)`: 13 bytes (or 12 without the S/W flag); a timestamp that parses
-            // holds no `)`, `*`, `(` or line feed.
-            let group = rest.strip_prefix(b"(")?;
-            let close = match (group.get(12), group.get(13)) {
-                (_, Some(b')')) => 13,
-                (Some(b')'), _) => 12,
-                _ => return None,
-            };
-            let end = Timestamp::parse(group.get(..close)?)?;
-            // `(seconds)` or `(seconds*s)`.
-            let group = group.get(close + 1..)?.strip_prefix(b"(")?;
-            let (duration, decimals, n) = number(group)?;
-            let after = match (decimals, group.get(n..)?) {
-                (0, [b')', after @ ..]) => after,
-                (0, [b'*', b's' | b'S', b')', after @ ..]) => after,
-                _ => return None,
-            };
-            log.push(PowerFailure { end, duration_s: u64::try_from(duration).ok()? }).ok()?;
-            rest = after;
-        }
-        let (next, newlines) = line_end(rest)?;
-        self.power_failure_log = Some(log);
-        Some((rest, next, newlines))
     }
 
     /// Records an issue.
@@ -1503,6 +1537,19 @@ mod tests {
             prop_assert_eq!(fast, generic, "{:?}", crate::fmt_bytes(bytes));
         }
         Ok(())
+    }
+
+    proptest! {
+        /// `number_at` reads what `number` reads at any offset (and `number` what
+        /// `Fixed::parse` reads, below).
+        #[test]
+        fn number_at_agrees_with_number(
+            s in prop::collection::vec(prop::sample::select(&b"0012345678999.)*-/:"[..]), 0..40),
+            v in 0usize..8,
+        ) {
+            let want = s.get(v..).and_then(number).map(|(raw, d, n)| (raw, d, v + n));
+            prop_assert_eq!(number_at(&s, v), want);
+        }
     }
 
     proptest! {
