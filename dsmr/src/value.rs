@@ -474,6 +474,7 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// Parses 12 digits with an optional `S`/`W` (either case).
+    #[inline]
     pub fn parse(s: &[u8]) -> Option<Timestamp> {
         let dst = match s.len() {
             12 => None,
