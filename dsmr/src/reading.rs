@@ -343,22 +343,43 @@ fn load8(s: &[u8], i: usize) -> Option<u64> {
     Some(u64::from_le_bytes(<[u8; 8]>::try_from(s.get(i..i.checked_add(8)?)?).ok()?))
 }
 
-/// The unit from `s[u..]` up to the first `)` (within eight bytes) and the index of that `)`.
+/// The unit from `s[u..]` up to the first `)` (within eight bytes) and the index of that `)`;
+/// `usual` is the unit to try first.
 #[inline(always)]
-fn unit_at(s: &[u8], u: usize) -> Option<(Unit, usize)> {
+fn unit_at(s: &[u8], u: usize, usual: Unit) -> Option<(Unit, usize)> {
     let w = load8(s, u)?;
     let q = crate::scan::first8(w, b')')?;
-    Some((Unit::from_packed(w, q)?, u + q))
+    Some((Unit::from_packed_or(w, q, usual)?, u + q))
 }
 
-/// `digits[.digits]*unit)` at `s[v..]`: the quantity and the index of its `)`.
+/// The unit meters write for a quantity of dimension `d`.
 #[inline(always)]
-fn quantity_at(s: &[u8], v: usize) -> Option<(Quantity, usize)> {
+fn usual_unit(d: Dimension) -> Unit {
+    match d {
+        Dimension::Energy => Unit::KWh,
+        Dimension::Power => Unit::KW,
+        Dimension::ReactiveEnergy => Unit::Kvarh,
+        Dimension::ReactivePower => Unit::Kvar,
+        Dimension::ApparentPower => Unit::KVA,
+        Dimension::ApparentEnergy => Unit::KVAh,
+        Dimension::Voltage => Unit::V,
+        Dimension::Current => Unit::A,
+        Dimension::Volume => Unit::M3,
+        Dimension::Heat => Unit::GJ,
+        Dimension::Duration => Unit::S,
+        Dimension::Frequency => Unit::Hz,
+    }
+}
+
+/// `digits[.digits]*unit)` at `s[v..]`: the quantity and the index of its `)` (`usual`: see
+/// [`unit_at`]).
+#[inline(always)]
+fn quantity_at(s: &[u8], v: usize, usual: Unit) -> Option<(Quantity, usize)> {
     let (raw, decimals, n) = number_at(s, v)?;
     if s.get(n) != Some(&b'*') {
         return None;
     }
-    let (unit, close) = unit_at(s, n + 1)?;
+    let (unit, close) = unit_at(s, n + 1, usual)?;
     Some((Quantity::new(Fixed::new(raw, decimals), Some(unit)), close))
 }
 
@@ -411,7 +432,7 @@ fn direct_peak_history(s: &[u8], v: usize) -> Option<(Vec<MonthlyPeak, PEAK_HIST
         if s.get(close + 1) != Some(&b'(') {
             return None;
         }
-        let (value, close) = quantity_at(s, close + 2)?;
+        let (value, close) = quantity_at(s, close + 2, Unit::KW)?;
         if value.unit?.dimension() != Dimension::Power {
             return None;
         }
@@ -920,7 +941,7 @@ impl Reading {
                 if s.get(n) != Some(&b'*') {
                     return None;
                 }
-                let (unit, close) = unit_at(s, n + 1)?;
+                let (unit, close) = unit_at(s, n + 1, usual_unit(dim))?;
                 if unit.dimension() != dim {
                     return None;
                 }
@@ -944,7 +965,7 @@ impl Reading {
                 Some((n + 1 + next, newlines))
             }
             Kind::Threshold => {
-                let (q, close) = quantity_at(s, v)?;
+                let (q, close) = quantity_at(s, v, Unit::KW)?;
                 let unit = q.unit?;
                 if !matches!(unit.dimension(), Dimension::Power | Dimension::Current | Dimension::ApparentPower) {
                     return None;
@@ -958,7 +979,7 @@ impl Reading {
                 if s.get(close + 1) != Some(&b'(') {
                     return None;
                 }
-                let (value, close) = quantity_at(s, close + 2)?;
+                let (value, close) = quantity_at(s, close + 2, Unit::KW)?;
                 if value.unit?.dimension() != Dimension::Power {
                     return None;
                 }

@@ -226,6 +226,24 @@ impl Unit {
             return None;
         }
         let k = (w & ((1u64 << (8 * len)) - 1)) | ((len as u64) << 56);
+        Unit::from_key(k)
+    }
+
+    /// [`Unit::from_packed`], comparing with the canonical spelling of `usual` first.
+    #[inline(always)]
+    pub(crate) fn from_packed_or(w: u64, len: usize, usual: Unit) -> Option<Unit> {
+        if len >= 8 {
+            return None;
+        }
+        let k = (w & ((1u64 << (8 * len)) - 1)) | ((len as u64) << 56);
+        if CANONICAL_KEYS.get(usual as usize) == Some(&k) {
+            return Some(usual);
+        }
+        Unit::from_key(k)
+    }
+
+    #[inline]
+    fn from_key(k: u64) -> Option<Unit> {
         let at = *UNIT_SLOTS.1.get(unit_hash(k, UNIT_SLOTS.0))?;
         match UNIT_KEYS.get(usize::from(at)) {
             Some(&(key, unit)) if key == k => Some(unit),
@@ -344,6 +362,18 @@ const SPELLINGS: [(&[u8], Unit); 42] = [
     (b"HZ", Unit::Hz),
     (b"hz", Unit::Hz),
 ];
+
+/// `CANONICAL_KEYS[unit as usize]`: the key of the unit's first spelling in [`SPELLINGS`]
+/// (its canonical one, [`Unit::as_str`]).
+static CANONICAL_KEYS: [u64; 17] = {
+    let mut k = [0u64; 17];
+    let mut i = SPELLINGS.len();
+    while i > 0 {
+        i -= 1;
+        k[SPELLINGS[i].1 as usize] = unit_key(SPELLINGS[i].0);
+    }
+    k
+};
 
 /// A spelling as a number: its bytes (little-endian) and its length in the top byte.
 const fn unit_key(s: &[u8]) -> u64 {
@@ -718,6 +748,12 @@ mod tests {
     fn every_spelling_is_recognised() {
         for (s, unit) in SPELLINGS {
             assert_eq!(Unit::parse(s), Some(unit));
+            assert_eq!(CANONICAL_KEYS[unit as usize], unit_key(unit.as_str().as_bytes()));
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            for usual in [Unit::KWh, Unit::KW, Unit::V, Unit::M3, unit] {
+                assert_eq!(Unit::from_packed_or(u64::from_le_bytes(w), s.len(), usual), Some(unit));
+            }
             assert_eq!(Unit::parse(s), unit_parse_reference(s));
         }
         assert_eq!(Unit::parse(b"kWh\0"), None);
