@@ -347,7 +347,16 @@ fn load8(s: &[u8], i: usize) -> Option<u64> {
 /// `usual` is the unit to try first.
 #[inline(always)]
 fn unit_at(s: &[u8], u: usize, usual: Unit) -> Option<(Unit, usize)> {
-    let w = load8(s, u)?;
+    let w = match load8(s, u) {
+        Some(w) => w,
+        None => {
+            // Near the end of the body: the bytes left, padded with zeros (never `)`).
+            let rest = s.get(u..)?;
+            let mut b = [0u8; 8];
+            b.get_mut(..rest.len())?.copy_from_slice(rest);
+            u64::from_le_bytes(b)
+        }
+    };
     let q = crate::scan::first8(w, b')')?;
     Some((Unit::from_packed_or(w, q, usual)?, u + q))
 }
@@ -1105,18 +1114,16 @@ impl Reading {
             }
             (0, ch @ 1..=4, 24, 2, e @ (1 | 3)) => {
                 let ts = Timestamp::parse(text)?;
-                let group = after.strip_prefix(b"(")?;
-                let (raw, decimals, n) = number(group)?;
-                let u = group.get(n..)?.strip_prefix(b"*")?;
-                let q = u.iter().position(|&b| b == b')')?;
-                let unit = Unit::parse(u.get(..q)?)?;
-                if !matches!(unit.dimension(), Dimension::Volume | Dimension::Heat | Dimension::Energy) {
+                if after.first() != Some(&b'(') {
                     return None;
                 }
-                let after = u.get(q + 1..)?;
+                let (value, close) = quantity_at(after, 1, Unit::M3)?;
+                if !matches!(value.unit?.dimension(), Dimension::Volume | Dimension::Heat | Dimension::Energy) {
+                    return None;
+                }
+                let after = after.get(close + 1..)?;
                 let (next, newlines) = line_end(after)?;
                 let kind = if e == 1 { MBusValueKind::Corrected } else { MBusValueKind::Uncorrected };
-                let value = Quantity::new(Fixed::new(raw, decimals), Some(unit));
                 self.mbus_dev(ch)?.value = Some(MBusValue { kind, timestamp: Some(ts), value });
                 Some((after, next, newlines))
             }
