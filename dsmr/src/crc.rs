@@ -91,7 +91,7 @@ fn update_table(t: &[[u16; 256]; 8], mut crc: u16, data: &[u8]) -> u16 {
 #[inline]
 fn update(x25: bool, crc: u16, data: &[u8]) -> u16 {
     let table = if x25 { &X25_TABLE } else { &ARC_TABLE };
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     if let Some(c) = clmul::update(x25, table, crc, data) {
         return c;
     }
@@ -151,7 +151,7 @@ impl Crc16 {
 /// The only `unsafe` is calling the `#[target_feature]` function, after checking with CPUID
 /// (or at compile time) that the CPU has the instruction; the function itself reads the data
 /// through ordinary slices.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[allow(unsafe_code)]
 mod clmul {
     use core::arch::x86_64::{

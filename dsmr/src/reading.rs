@@ -274,10 +274,15 @@ static OBIS_SLOTS: (u64, [u8; 1024]) = {
     }
 };
 
+// The number, unit and timestamp readers are inlined into every caller on 64-bit hosts, where
+// that is measurably faster; elsewhere (the size-optimised ESP32 build) the compiler decides,
+// which keeps about 19 KB of copies out of flash.
+
 /// `digits[.digits]` (1..=18 digits) at the start of `s`: the raw value, the decimals and the
 /// length. `None` for anything [`Fixed::parse`] would read differently (a sign, no digit before
 /// the point, too many digits) so the caller falls back to the general decoder.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
     let (int, n) = digits(s)?;
     if n == 0 {
@@ -296,7 +301,8 @@ fn number(s: &[u8]) -> Option<(i64, u8, usize)> {
 
 /// [`number`] at `s[v..]`, returning the index after it: eight bytes at a time for up to
 /// seven integer and seven decimal digits, else [`number`] itself.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn number_at(s: &[u8], v: usize) -> Option<(i64, u8, usize)> {
     if let Some(w) = load8(s, v) {
         let (mut int, mut k) = digits8(w);
@@ -345,7 +351,8 @@ fn load8(s: &[u8], i: usize) -> Option<u64> {
 
 /// The unit from `s[u..]` up to the first `)` (within eight bytes) and the index of that `)`;
 /// `usual` is the unit to try first.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn unit_at(s: &[u8], u: usize, usual: Unit) -> Option<(Unit, usize)> {
     let w = match load8(s, u) {
         Some(w) => w,
@@ -382,7 +389,8 @@ fn usual_unit(d: Dimension) -> Unit {
 
 /// `digits[.digits]*unit)` at `s[v..]`: the quantity and the index of its `)` (`usual`: see
 /// [`unit_at`]).
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn quantity_at(s: &[u8], v: usize, usual: Unit) -> Option<(Quantity, usize)> {
     let (raw, decimals, n) = number_at(s, v)?;
     if s.get(n) != Some(&b'*') {
@@ -394,7 +402,8 @@ fn quantity_at(s: &[u8], v: usize, usual: Unit) -> Option<(Quantity, usize)> {
 
 /// A timestamp (12 digits and an optional S/W flag) and `)` at `s[v..]`: it and the index of
 /// the `)`.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn timestamp_at(s: &[u8], v: usize) -> Option<(Timestamp, usize)> {
     let close = match (s.get(v + 12), s.get(v + 13)) {
         (_, Some(b')')) => v + 13,
@@ -506,7 +515,8 @@ fn direct_failure_log(s: &[u8], v: usize) -> Option<(Vec<PowerFailure, FAILURE_L
 
 /// The run of ASCII digits at the start of `s` (at most 18): its value and length. `None` for
 /// more than 18 digits. Eight digits at a time while eight bytes remain.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn digits(s: &[u8]) -> Option<(u64, usize)> {
     let mut value = 0u64;
     let mut n = 0usize;
@@ -539,7 +549,8 @@ fn digits(s: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// The leading ASCII digits of eight bytes (the first byte lowest): their value and count.
-#[inline(always)]
+#[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline)]
 fn digits8(w: u64) -> (u64, usize) {
     const ZEROS: u64 = 0x3030_3030_3030_3030;
     const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;

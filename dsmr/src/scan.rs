@@ -67,12 +67,12 @@ pub(crate) fn first8(w: u64, needle: u8) -> Option<usize> {
 /// Index of the first byte equal to `needle` in `w`.
 #[inline(always)]
 pub(crate) fn first16(w: [u8; 16], needle: u8) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         let (m, _) = sse2::masks(u128::from_le_bytes(w), needle, needle, needle);
         if m == 0 { None } else { Some(m.trailing_zeros() as usize) }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
         const LO128: u128 = 0x0101_0101_0101_0101_0101_0101_0101_0101;
         let x = u128::from_le_bytes(w) ^ (LO128 * u128::from(needle));
@@ -86,7 +86,7 @@ pub(crate) fn first16(w: [u8; 16], needle: u8) -> Option<usize> {
 /// sixteen bytes at a time on x86-64, eight elsewhere.
 #[inline(always)]
 pub(crate) fn find_special(hay: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         let mut chunks = hay.chunks_exact(16);
         let mut base = 0usize;
@@ -100,37 +100,37 @@ pub(crate) fn find_special(hay: &[u8]) -> Option<usize> {
         }
         chunks.remainder().iter().position(|&b| matches!(b, b')' | b'*' | b'(' | b'\n')).map(|k| base + k)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
         find_any(hay, [b')', b'*', b'(', b'\n'])
     }
 }
 
 /// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 pub(crate) const BLOCK: usize = 16;
 /// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
 pub(crate) const BLOCK: usize = 8;
 
 /// Mask bits per byte in the result of [`masks`] (byte `k` is bit `k * STRIDE`, or the bits
 /// `k * STRIDE ..` with the top one set).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 pub(crate) const STRIDE: u32 = 1;
 /// Mask bits per byte in the result of [`masks`].
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
 pub(crate) const STRIDE: u32 = 8;
 
 /// For one block of [`BLOCK`] bytes (anything else gives empty masks): the bytes equal to `a`
 /// and the bytes equal to `b` or `c`, as bit masks (see [`STRIDE`]). Exact at every position.
 #[inline(always)]
 pub(crate) fn masks(block: &[u8], a: u8, b: u8, c: u8) -> (u64, u64) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         let Ok(w) = <[u8; 16]>::try_from(block) else { return (0, 0) };
         sse2::masks(u128::from_le_bytes(w), a, b, c)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
         let Ok(w) = <[u8; 8]>::try_from(block) else { return (0, 0) };
         let w = u64::from_le_bytes(w);
@@ -139,7 +139,7 @@ pub(crate) fn masks(block: &[u8], a: u8, b: u8, c: u8) -> (u64, u64) {
 }
 
 /// The high bit of every byte of `w` that equals `n` (exact: no carries between bytes).
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", not(feature = "portable")), allow(dead_code))]
 #[inline(always)]
 fn eq_bytes(w: u64, n: u8) -> u64 {
     const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
@@ -150,14 +150,14 @@ fn eq_bytes(w: u64, n: u8) -> u64 {
 /// SSE2 (part of x86-64, so always present) for [`masks`]. Intrinsics are only callable from a
 /// function with the target feature; calling that function is `unsafe` though the feature is
 /// enabled for the whole target. Nothing here touches memory through pointers.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[allow(unsafe_code)]
 mod sse2 {
     use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x, _mm_set1_epi8};
 
     #[inline(always)]
     pub(super) fn masks(w: u128, a: u8, b: u8, c: u8) -> (u64, u64) {
-        // SAFETY: SSE2 is enabled for every x86-64 target (`cfg(target_arch = "x86_64")` above).
+        // SAFETY: SSE2 is enabled for every x86-64 target (this module is only built for x86-64).
         unsafe { masks_sse2(w, a, b, c) }
     }
 
