@@ -1627,6 +1627,52 @@ mod tests {
         assert_eq!(known_obis(b"1-0:1.8.1(1*kW)"), None);
     }
 
+    /// Lines the one-pass decoder takes, for the focused mutation test below.
+    const DIRECT_LINES: &[&str] = &[
+        "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(230801000000S)(632525252525W)(00.000*kW)(230901000000S)(230831181500S)(01.862*kW)",
+        "0-0:98.1.0(1)(1-0:1.6.0)(1-0:1.6.0)(230101000000W)(221230114500W)(13.603*kW)",
+        "1-0:99.97.0(2)(0-0:96.7.19)(190201235231W)(0000003231*s)(190212214204W)(0000001489*s)",
+        "1-0:1.6.0(231102114500W)(03.064*kW)",
+        "0-0:17.0.0(999.9*kW)",
+        "0-1:24.4.0(1)",
+        "0-0:96.3.10(1)",
+        "0-0:96.13.0()",
+        "1-0:1.8.1(000576.239*kWh)",
+        "1-0:32.7.0(236.1*V)",
+        "0-0:96.7.21(00009)",
+        "0-1:24.2.3(231102121002W)(00092.287*m3)",
+        "0-0:96.1.1(4530303433303037303532383730333138)",
+        "1-0:1.4.0(00.052*kW)",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        /// The one-pass decoder and the line decoder agree on the lines the one-pass decoder
+        /// takes, with a few bytes of the line replaced, inserted or removed, as the last line
+        /// of the body or followed by another.
+        #[test]
+        fn one_pass_decoder_agrees_on_mutated_direct_lines(
+            line in prop::sample::select(DIRECT_LINES),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(ALPHABET), 0u8..3), 1..4),
+            last in any::<bool>(),
+        ) {
+            let mut l = line.as_bytes().to_vec();
+            for (at, b, op) in edits {
+                let at = at.index(l.len() + 1);
+                match op {
+                    0 if at < l.len() => l[at] = b,
+                    1 => l.insert(at, b),
+                    _ if at < l.len() => { l.remove(at); }
+                    _ => {}
+                }
+            }
+            let mut t = b"/ISK5\\2M550E-1012\r\n\r\n".to_vec();
+            t.extend_from_slice(&l);
+            t.extend_from_slice(if last { b"\r\n!" } else { b"\r\n1-0:2.7.0(00.000*kW)\r\n!" });
+            agree(&t)?;
+        }
+    }
+
     /// Every object of the table has a slot of the dimension the line decoder expects: decoding
     /// a line through `direct` and through `object` gives the same reading.
     #[test]
