@@ -1087,8 +1087,14 @@ impl Reading {
         let (b')', text, after) = (*body.get(close)?, body.get(..close)?, body.get(close + 1..)?) else {
             return None;
         };
-        fn id<const N: usize>(t: &[u8]) -> Option<Bytes<N>> {
-            Bytes::from_slice(t).ok()
+        /// Stores `t` in `slot` (in place: no copy of the whole buffer); `None`, and nothing
+        /// written, when it does not fit.
+        fn put<const N: usize>(slot: &mut Option<Bytes<N>>, t: &[u8]) -> Option<()> {
+            if t.len() > N {
+                return None;
+            }
+            let b = slot.insert(Bytes::new());
+            b.extend_from_slice(t).ok()
         }
         match (o.a, o.b, o.c, o.d, o.e) {
             (0, 0, 1, 0, 0) => {
@@ -1100,17 +1106,19 @@ impl Reading {
             (1, 3, 0, 2, 8) | (0, 0, 96, 1, 4 | 1 | 0) => {
                 let (next, newlines) = line_end(after)?;
                 match o.e {
-                    8 => self.version = Some(id(text)?),
-                    4 => self.be_version = Some(id(text)?),
-                    1 => self.equipment_id = Some(id(text)?),
-                    _ => self.meter_serial = Some(id(text)?),
+                    8 => put(&mut self.version, text)?,
+                    4 => put(&mut self.be_version, text)?,
+                    1 => put(&mut self.equipment_id, text)?,
+                    _ => put(&mut self.meter_serial, text)?,
                 }
                 Some((after, next, newlines))
             }
             (0, ch @ 1..=4, 96, 1, 0 | 1) => {
-                let v = id(text)?;
+                if text.len() > ID_CAP {
+                    return None;
+                }
                 let (next, newlines) = line_end(after)?;
-                self.mbus_dev(ch)?.equipment_id = Some(v);
+                put(&mut self.mbus_dev(ch)?.equipment_id, text)?;
                 Some((after, next, newlines))
             }
             (0, ch @ 1..=4, 24, 1, 0) => {
