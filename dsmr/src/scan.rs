@@ -108,7 +108,7 @@ pub(crate) fn find_special(hay: &[u8]) -> Option<usize> {
 
 /// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-pub(crate) const BLOCK: usize = 16;
+pub(crate) const BLOCK: usize = 32;
 /// Bytes per block of [`masks`]: 16 with SSE2 (every x86-64 CPU), else 8 (SWAR on a `u64`).
 #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
 pub(crate) const BLOCK: usize = 8;
@@ -127,8 +127,13 @@ pub(crate) const STRIDE: u32 = 8;
 pub(crate) fn masks(block: &[u8], a: u8, b: u8, c: u8) -> (u64, u64) {
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
-        let Ok(w) = <[u8; 16]>::try_from(block) else { return (0, 0) };
-        sse2::masks(u128::from_le_bytes(w), a, b, c)
+        let Ok(w) = <[u8; 32]>::try_from(block) else { return (0, 0) };
+        let (lo, hi) = w.split_at(16);
+        let lo = u128::from_le_bytes(<[u8; 16]>::try_from(lo).unwrap_or([0; 16]));
+        let hi = u128::from_le_bytes(<[u8; 16]>::try_from(hi).unwrap_or([0; 16]));
+        let (a0, s0) = sse2::masks(lo, a, b, c);
+        let (a1, s1) = sse2::masks(hi, a, b, c);
+        (a0 | a1 << 16, s0 | s1 << 16)
     }
     #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
     {
