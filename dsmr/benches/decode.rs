@@ -33,8 +33,10 @@ fn ours(framer: &mut dsmr::Framer<4096>, reading: &mut dsmr::Reading, bytes: &[u
     n
 }
 
-/// dsmr5: its byte Reader (framing), `to_telegram` (CRC) and every object parsed; unknown OBIS
-/// codes are skipped (`flatten`), as crates.md recommends.
+/// dsmr5: its byte Reader (framing), `to_telegram` (which checks the CRC-16/ARC, so both sides
+/// verify it) and every object parsed; unknown OBIS codes are skipped (`flatten`), as crates.md
+/// recommends. dsmr5 does less per line than we do: it leaves the power-failure log and text
+/// messages undecoded, keeps identifiers as unparsed strings and checks no units.
 fn theirs(bytes: &[u8]) -> Option<usize> {
     let mut reader = dsmr5::Reader::new(bytes.iter().map(|&b| Ok::<u8, ()>(b)));
     let readout = reader.next()?.ok()?;
@@ -146,6 +148,13 @@ fn main() {
         );
     }
     println!("targets: <= 2 µs per 1 KiB DSMR 5 telegram; >= 3x faster than dsmr5");
+    println!("both sides verify the CRC-16/ARC (dsmr5 in Readout::to_telegram); dsmr5 leaves the failure");
+    println!("log and text messages undecoded and checks no units, so the ratio is, if anything, conservative.");
+    println!(
+        "CRC-16 here: {}",
+        if dsmr::crc::uses_clmul() { "carry-less multiplication (PCLMULQDQ)" } else { "slice-by-8 tables" }
+    );
+    println!("instructions per telegram (load-independent): examples/instructions.rs under callgrind, see README");
 }
 
 fn load() -> String {

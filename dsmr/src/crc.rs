@@ -87,6 +87,19 @@ fn update_table(t: &[[u16; 256]; 8], mut crc: u16, data: &[u8]) -> u16 {
     crc
 }
 
+/// True when CRCs of 64 bytes or more are computed by carry-less multiplication (x86-64 with
+/// `PCLMULQDQ`, detected at run time); false when the slice-by-8 tables do all the work.
+pub fn uses_clmul() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    {
+        clmul::available()
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
+    {
+        false
+    }
+}
+
 /// Which polynomial: CRC-16/ARC (`false`) or X25 (`true`).
 #[inline]
 fn update(x25: bool, crc: u16, data: &[u8]) -> u16 {
@@ -200,7 +213,7 @@ mod clmul {
     /// 0: not checked yet, 1: no PCLMULQDQ, 2: PCLMULQDQ.
     static HAVE: AtomicU8 = AtomicU8::new(0);
 
-    fn available() -> bool {
+    pub(super) fn available() -> bool {
         if cfg!(target_feature = "pclmulqdq") {
             return true;
         }
