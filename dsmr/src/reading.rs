@@ -1080,7 +1080,8 @@ impl Reading {
     /// value in m3, GJ or kWh), then the line end. Returns the bytes after the last `)` and the
     /// [`line_end`] after them, or `None` (nothing written) for anything else, including every
     /// case where [`Reading::object`] would record an issue.
-    #[inline(never)]
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+    #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), inline(never))]
     fn direct_other<'b>(&mut self, o: Obis, body: &'b [u8]) -> Option<(&'b [u8], usize, u16)> {
         // The first group's text, up to its `)`.
         let close = crate::scan::find_special(body)?;
