@@ -410,7 +410,7 @@ fn timestamp_at(s: &[u8], v: usize) -> Option<(Timestamp, usize)> {
         (Some(b')'), _) => v + 12,
         _ => return None,
     };
-    Some((Timestamp::parse(s.get(v..close)?)?, close))
+    Some((Timestamp::parse_inline(s.get(v..close)?)?, close))
 }
 
 /// `0-0:98.1.0(n)(OBIS)(OBIS)` and `n` (1..=13) entries `(TSTmonth)(TSTpeak)(v*unit)` in a
@@ -1099,7 +1099,7 @@ impl Reading {
         }
         match (o.a, o.b, o.c, o.d, o.e) {
             (0, 0, 1, 0, 0) => {
-                let ts = Timestamp::parse(text)?;
+                let ts = Timestamp::parse_inline(text)?;
                 let (next, newlines) = line_end(after)?;
                 self.timestamp = Some(ts);
                 Some((after, next, newlines))
@@ -1133,7 +1133,7 @@ impl Reading {
                 Some((after, next, newlines))
             }
             (0, ch @ 1..=4, 24, 2, e @ (1 | 3)) => {
-                let ts = Timestamp::parse(text)?;
+                let ts = Timestamp::parse_inline(text)?;
                 if after.first() != Some(&b'(') {
                     return None;
                 }

@@ -504,8 +504,13 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// Parses 12 digits with an optional `S`/`W` (either case).
-    #[inline]
     pub fn parse(s: &[u8]) -> Option<Timestamp> {
+        Timestamp::parse_inline(s)
+    }
+
+    /// [`Timestamp::parse`], inlined into the one-pass decoder on 64-bit hosts.
+    #[cfg_attr(any(target_arch = "x86_64", target_arch = "aarch64"), inline(always))]
+    pub(crate) fn parse_inline(s: &[u8]) -> Option<Timestamp> {
         let dst = match s.len() {
             12 => None,
             13 => match s.get(12) {
