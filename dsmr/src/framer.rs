@@ -362,7 +362,32 @@ impl<const N: usize> Framer<N> {
                 break;
             }
         }
-        if !stopped {
+        let rem = blocks.remainder().len();
+        // The last block again, overlapping what was scanned, when there is one: only its
+        // last `rem` bytes are new (the others are already in the buffer, unchanged).
+        let last = input.len().checked_sub(BLOCK).and_then(|at| input.get(at..));
+        if let (false, true, Some(block)) = (stopped, rem > 0, last) {
+            let skip = ((BLOCK - rem) as u32) * STRIDE;
+            let (nl, stop) = crate::scan::masks(block, b'\n', b'!', b'/');
+            let (nl, stop) = (nl >> skip, stop >> skip);
+            let take = ((stop.trailing_zeros() / STRIDE) as usize).min(rem);
+            let mut nl = nl & (stop & stop.wrapping_neg()).wrapping_sub(1);
+            let at = (len + rem).saturating_sub(BLOCK);
+            if let Some(dst) = self.buf.get_mut(at..at + BLOCK) {
+                dst.copy_from_slice(block);
+            }
+            while nl != 0 {
+                let at = len + (nl.trailing_zeros() / STRIDE) as usize;
+                if !bad && !Self::line_ok(&self.buf, line_start, at) {
+                    bad = true;
+                    self.bad_line = Some((line_no, MalformedKind::Line));
+                }
+                line_no = line_no.saturating_add(1);
+                line_start = at + 1;
+                nl &= nl.wrapping_sub(1);
+            }
+            len += take;
+        } else if !stopped {
             for &b in blocks.remainder() {
                 if b == b'!' || b == b'/' {
                     break;
