@@ -305,14 +305,15 @@ impl<const N: usize> Framer<N> {
     /// removing a CR), or starting with a digit or `(` and ending with `)`.
     #[inline(always)]
     fn line_ok(buf: &[u8], start: usize, end: usize) -> bool {
-        let line = buf.get(start..end).unwrap_or(&[]);
-        let line = match line.split_last() {
-            Some((b'\r', l)) => l,
-            _ => line,
+        let Some(line) = buf.get(start..end) else { return true };
+        let line = match line {
+            [rest @ .., b'\r'] => rest,
+            l => l,
         };
-        match (line.first(), line.last()) {
-            (Some(&first), Some(&last)) => (first.is_ascii_digit() || first == b'(') && last == b')',
-            _ => true,
+        match line {
+            [] => true,
+            [first, .., b')'] => first.is_ascii_digit() || *first == b'(',
+            _ => false,
         }
     }
 
