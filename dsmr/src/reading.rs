@@ -581,10 +581,12 @@ fn hex_value(b: u8) -> u8 {
 /// consumed, as the line parser counts them; `None` for anything else.
 #[inline(always)]
 fn line_end(s: &[u8]) -> Option<(usize, u16)> {
-    let k = usize::from(s.first() == Some(&b'\r'));
-    match s.get(k) {
-        None => Some((s.len(), 0)),
-        Some(b'\n') if s.get(k + 1) != Some(&b'(') => Some((k + 1, 1)),
+    match s {
+        [] => Some((0, 0)),
+        [b'\r'] => Some((1, 0)),
+        [b'\n', b'(', ..] | [b'\r', b'\n', b'(', ..] => None,
+        [b'\n', ..] => Some((1, 1)),
+        [b'\r', b'\n', ..] => Some((2, 1)),
         _ => None,
     }
 }
@@ -1716,6 +1718,30 @@ mod tests {
             assert_eq!(fast, generic, "{line}");
             assert_ne!(fast, Reading { header: fast.header.clone(), unknown_objects: 1, ..Reading::default() }, "{line}");
             assert_eq!(fast.issue_count, 0, "{line}");
+        }
+    }
+
+    #[test]
+    fn line_end_agrees_with_its_definition_on_every_short_input() {
+        fn reference(s: &[u8]) -> Option<(usize, u16)> {
+            let k = usize::from(s.first() == Some(&b'\r'));
+            match s.get(k) {
+                None => Some((s.len(), 0)),
+                Some(b'\n') if s.get(k + 1) != Some(&b'(') => Some((k + 1, 1)),
+                _ => None,
+            }
+        }
+        let alphabet = b"\r\n(x";
+        let mut s = std::vec::Vec::new();
+        for len in 0..=4u32 {
+            for mut code in 0..alphabet.len().pow(len) {
+                s.clear();
+                for _ in 0..len {
+                    s.push(alphabet[code % alphabet.len()]);
+                    code /= alphabet.len();
+                }
+                assert_eq!(line_end(&s), reference(&s), "{s:?}");
+            }
         }
     }
 
