@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# cargo hil: the default scenario suite against the virtual M5StickC (normal day, every fault kind,
-# broker outage and overflow, WiFi flap, DSMR 4 power, P1 unplugged, Belgian meter, DST change, and
-# the 7-day soak), then the harness self-tests. See ci/hil-sim.sh.
+# cargo hil: every scenario against the virtual M5StickC (the default suite: normal day, every fault
+# kind, broker outage and overflow, WiFi flap, DSMR 4 power, P1 unplugged, Belgian meter, DST change;
+# and the 7-day soak, which a plain `cargo hil sim` leaves out), then the harness self-tests.
+# See ci/hil-sim.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ -n "${HIL_SIM_IN_SHARDS:-}" ]; then

@@ -213,7 +213,7 @@ async fn body(
     let w4 = world.clone();
     let dr2 = dr.clone();
     let meter_task = tokio::spawn(async move {
-        let mut source = Recorded { meter, world: w4.clone(), start: None, throttle: None };
+        let mut source = Recorded { meter, world: w4.clone(), start: None, throttle: None, held: std::time::Duration::ZERO, unplugged: Vec::new() };
         let r = simulator::run::run(&mut source, &mut line, &opts, &dr2, |tg, skipped| {
             let at = Instant::now();
             let mut w = w4.lock().unwrap_or_else(|p| p.into_inner());

@@ -92,6 +92,15 @@ pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOp
         if let Some(reason) = &q {
             eprintln!("note: {} is quarantined: {reason}", sc.name);
         }
+        let named = opts.filter.as_deref() == Some(sc.name.as_str());
+        let include_ignored = opts.libtest.iter().any(|a| a == "--include-ignored" || a == "--ignored");
+        let outside_default = !sc.scenario.default_suite && !named;
+        if outside_default && !include_ignored && opts.filter.as_deref().is_none_or(|f| sc.name.contains(f)) {
+            eprintln!(
+                "note: {} is not in the default suite ({} of meter time); run it with `cargo hil {suite} {}` or `-- --include-ignored`",
+                sc.name, sc.scenario.duration, sc.name
+            );
+        }
         let sc = sc.clone();
         let exec = exec.clone();
         let records = records.clone();
@@ -117,7 +126,7 @@ pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOp
             result
         })
         .with_kind(suite)
-        .with_ignored_flag(q.is_some());
+        .with_ignored_flag(q.is_some() || outside_default);
         trials.push(trial);
     }
     let mut argv = vec!["cargo-hil".to_string()];
@@ -165,13 +174,14 @@ pub fn list(dir: Option<&Path>) -> anyhow::Result<()> {
     for s in &scenarios {
         let sc = &s.scenario;
         println!(
-            "{:<22} {:<18} {:>8} {:>7}x {:<24} {}{}",
+            "{:<22} {:<18} {:>8} {:>7}x {:<24} {}{}{}",
             s.name,
             sc.profile,
             sc.duration.to_string(),
             sc.speed,
             sc.tags.join(","),
             sc.description,
+            if sc.default_suite { "" } else { " [not in the default suite: run it by name]" },
             quarantine.get(&s.name).map(|r| format!(" [QUARANTINED: {r}]")).unwrap_or_default()
         );
     }

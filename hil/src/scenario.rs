@@ -35,6 +35,10 @@ pub struct Scenario {
     /// Free-form labels shown by `cargo hil list`.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Whether a plain `cargo hil sim` runs it. A long scenario (the soak) sets `false`: it runs
+    /// when named (`cargo hil sim soak`) or with `-- --include-ignored`, and is listed as ignored.
+    #[serde(default = "yes")]
+    pub default_suite: bool,
     /// Snapshot name; the scenario name when absent.
     #[serde(default)]
     pub snapshot: Option<String>,

@@ -61,6 +61,30 @@ pub struct Timed {
     pub action: Action,
 }
 
+/// The meter-time windows `[start, end)` in which the P1 cable is out. The meter source silences
+/// these slots itself, so which telegrams fall in a window does not depend on how fast the event
+/// loop reacts.
+pub(crate) fn unplugged_windows(events: &[Timed]) -> Vec<(f64, f64)> {
+    let mut sorted: Vec<Timed> = events.iter().filter(|e| matches!(e.action, Action::P1Unplug | Action::P1Plug)).copied().collect();
+    sorted.sort_by(|a, b| a.meter_s.total_cmp(&b.meter_s));
+    let mut windows = Vec::new();
+    let mut start = None;
+    for e in sorted {
+        match (e.action, start) {
+            (Action::P1Unplug, None) => start = Some(e.meter_s),
+            (Action::P1Plug, Some(s)) => {
+                windows.push((s, e.meter_s));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        windows.push((s, f64::INFINITY));
+    }
+    windows
+}
+
 /// Seeded random events and fault rules for a `[random]` section.
 pub fn schedule(s: &Scenario, interval_s: u32) -> (Vec<Timed>, Vec<FaultRule>) {
     let mut events: Vec<Timed> = Vec::new();
@@ -151,7 +175,7 @@ pub(crate) struct World {
 
 /// Keeps virtual time from outrunning the device: while no outage is scripted, the meter waits
 /// whenever the device reports more than `high` readings in its ring, until it is back under
-/// `low`. The device's clock keeps running meanwhile (a pause in meter time, as if the replay
+/// `low` (see [`Throttle::for_ring`]). The device's clock keeps running meanwhile (a pause in meter time, as if the replay
 /// after an outage took no meter time at all). Outages are never throttled: filling the ring is
 /// their point. Each wait is bounded.
 #[derive(Debug, Default)]
@@ -160,10 +184,22 @@ pub(crate) struct Throttle {
     pub(crate) outages: std::sync::atomic::AtomicI64,
     pub(crate) stalls: std::sync::atomic::AtomicU64,
     pub(crate) stalled_us: std::sync::atomic::AtomicU64,
+    high: u64,
+    low: u64,
 }
 
-const THROTTLE_HIGH: u64 = 1000;
-const THROTTLE_LOW: u64 = 200;
+impl Throttle {
+    /// Thresholds for a device whose ring holds `ring_capacity` readings: the meter waits well
+    /// before the ring could overflow (a third of it, at most 1000), until a fifth of that is left.
+    /// Few, long holds rather than many short ones: the device's clock runs on during a hold.
+    pub(crate) fn for_ring(ring_capacity: u64) -> Self {
+        let high = (ring_capacity / 3).clamp(1, 1000);
+        Throttle { high, low: high / 5, ..Throttle::default() }
+    }
+}
+
+/// The firmware's default `ring_capacity`, for scenarios that do not set it.
+const DEVICE_DEFAULT_RING: u64 = 600;
 const THROTTLE_MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs one attempt of a scenario. Never hangs: the whole attempt is bounded by the scenario's
@@ -360,13 +396,15 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
     let bar2 = bar.clone();
     let dr2 = dr.clone();
     let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let throttle = Arc::new(Throttle::default());
+    let ring_capacity = s.device.config.get("ring_capacity").and_then(toml::Value::as_integer).and_then(|c| u64::try_from(c).ok());
+    let throttle = Arc::new(Throttle::for_ring(ring_capacity.unwrap_or(DEVICE_DEFAULT_RING)));
     let throttle2 = throttle.clone();
     let mut line = Cuttable { inner: Some(master), cut: cut.clone() };
+    let unplugged = unplugged_windows(&events);
     let meter_task = tokio::spawn(async move {
         let mut master = &mut line;
         let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut source = Recorded { meter, world: w3.clone(), start: None, throttle: Some(throttle2) };
+        let mut source = Recorded { meter, world: w3.clone(), start: None, throttle: Some(throttle2), held: Duration::ZERO, unplugged };
         let r = simulator::run::run(&mut source, &mut master, &opts, &dr2, |tg, skipped| {
             let at = Instant::now();
             let t0 = *first.get_or_insert(tg.due);
@@ -409,7 +447,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
             if restart {
                 throttle.outages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-            let r = act(ev.action, &mut device, &mut proxy, &mut broker, &capture, &dr, env, broker_port, &cut).await;
+            let r = act(ev.action, &mut device, &mut proxy, &mut broker, &capture, env, broker_port, &cut).await;
             if delta < 0 || restart {
                 throttle.outages.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
@@ -483,7 +521,6 @@ async fn act(
     proxy: &mut crate::proxy::Proxy,
     broker: &mut BrokerChild,
     capture: &Capture,
-    dr: &DataRequest,
     env: &Env,
     broker_port: u16,
     cut: &Arc<std::sync::atomic::AtomicBool>,
@@ -493,14 +530,10 @@ async fn act(
         Action::WifiUp => device.control("wifi up").await,
         Action::SupplyUnplug => device.control("supply unplug").await,
         Action::SupplyPlug => device.control("supply plug").await,
-        Action::P1Unplug => {
-            dr.set(false);
-            device.control("supply unplug").await
-        }
-        Action::P1Plug => {
-            dr.set(true);
-            device.control("supply plug").await
-        }
+        // The meter source silences the unplugged slots (see `unplugged_windows`); here only
+        // the device loses its supply.
+        Action::P1Unplug => device.control("supply unplug").await,
+        Action::P1Plug => device.control("supply plug").await,
         Action::BrokerDown => {
             proxy.down();
             Ok(())
@@ -665,24 +698,29 @@ pub(crate) struct Recorded {
     pub(crate) world: Arc<Mutex<World>>,
     pub(crate) start: Option<chrono::DateTime<chrono::Utc>>,
     pub(crate) throttle: Option<Arc<Throttle>>,
+    /// Wall time held back for the device since the runner last asked.
+    pub(crate) held: Duration,
+    /// Meter-time windows with the P1 cable out: those slots stay silent.
+    pub(crate) unplugged: Vec<(f64, f64)>,
 }
 
 impl Recorded {
-    fn wait_for_device(&self) {
+    fn wait_for_device(&mut self) {
         let Some(t) = &self.throttle else { return };
         let queue = || self.world.lock().unwrap_or_else(|p| p.into_inner()).obs.device_queue;
         let outage = || t.outages.load(std::sync::atomic::Ordering::SeqCst) > 0;
-        if outage() || queue() <= THROTTLE_HIGH {
+        if outage() || queue() <= t.high {
             return;
         }
         let t0 = Instant::now();
         tokio::task::block_in_place(|| {
-            while !outage() && queue() > THROTTLE_LOW && t0.elapsed() < THROTTLE_MAX_WAIT {
+            while !outage() && queue() > t.low && t0.elapsed() < THROTTLE_MAX_WAIT {
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
         t.stalls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         t.stalled_us.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::SeqCst);
+        self.held += t0.elapsed();
     }
 }
 
@@ -694,9 +732,13 @@ pub(crate) fn source_slot(w: &World, index: u64) -> Option<usize> {
 impl simulator::run::TelegramSource for Recorded {
     fn next(&mut self) -> Option<simulator::Telegram> {
         self.wait_for_device();
-        let tg = self.meter.next_telegram();
+        let mut tg = self.meter.next_telegram();
         let t0 = *self.start.get_or_insert(tg.due);
         let meter_s = (tg.due - t0).num_milliseconds() as f64 / 1000.0;
+        if self.unplugged.iter().any(|&(a, b)| (a..b).contains(&meter_s)) {
+            tg.bytes.clear();
+            tg.chunks.clear();
+        }
         let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
         let idx = w.ledger.prepare(meter_s, &tg.bytes, !tg.intact);
         let slot = usize::try_from(tg.index).unwrap_or(usize::MAX);
@@ -712,6 +754,9 @@ impl simulator::run::TelegramSource for Recorded {
     fn interval_s(&self) -> u32 {
         self.meter.profile().interval_s
     }
+    fn take_hold(&mut self) -> Duration {
+        std::mem::take(&mut self.held)
+    }
     fn faults(&self) -> simulator::FaultCounts {
         self.meter.fault_counts().clone()
     }
@@ -725,6 +770,29 @@ mod tests {
         let path = crate::workspace().join("fixtures/scenarios/soak.toml");
         let (s, _): (Scenario, String) = crate::toml_file::load(&path).unwrap();
         s
+    }
+
+    #[test]
+    fn unplugged_windows_pair_each_unplug_with_the_next_plug() {
+        let at = |meter_s, action| Timed { meter_s, action };
+        let events = [
+            at(900.0, Action::P1Plug),
+            at(60.0, Action::WifiDown),
+            at(600.0, Action::P1Unplug),
+            at(1800.0, Action::P1Unplug),
+        ];
+        assert_eq!(unplugged_windows(&events), vec![(600.0, 900.0), (1800.0, f64::INFINITY)]);
+        assert!(unplugged_windows(&[at(5.0, Action::P1Plug)]).is_empty());
+    }
+
+    #[test]
+    fn the_throttle_holds_the_meter_well_before_the_ring_overflows() {
+        let t = Throttle::for_ring(600);
+        assert_eq!((t.high, t.low), (200, 40));
+        let t = Throttle::for_ring(16_000);
+        assert_eq!((t.high, t.low), (1000, 200));
+        let t = Throttle::for_ring(1);
+        assert!(t.high >= 1 && t.low < t.high);
     }
 
     #[test]

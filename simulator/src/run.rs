@@ -211,6 +211,12 @@ pub trait TelegramSource {
     fn faults(&self) -> FaultCounts {
         FaultCounts::default()
     }
+    /// Wall time the source held back in [`next`](Self::next) since the last call (a harness
+    /// waiting for its device). The schedule moves later by as much, so a hold pauses meter time
+    /// instead of being made up by a burst of telegrams.
+    fn take_hold(&mut self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 impl TelegramSource for Meter {
@@ -308,6 +314,10 @@ where
     let stopped = || opts.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     while opts.count.is_none_or(|c| summary.slots < c) && !stopped() {
         let Some(tg) = source.next() else { break };
+        let held = source.take_hold();
+        if let Some((_, w0)) = anchor.as_mut() {
+            *w0 += held;
+        }
         let meter_start = *summary.meter_start.get_or_insert(tg.due);
         if opts.duration.is_some_and(|d| tg.due - meter_start >= d) {
             break;

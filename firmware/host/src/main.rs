@@ -17,7 +17,7 @@ use firmware_app::{Board, Config, Memory};
 use firmware_host::ble_sink::BleSink;
 use firmware_host::config_file::{self, FieldLines};
 use firmware_host::seams::{
-    Axp192Supply, DataRequestPin, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, TlsSettings, UdpRadio, VirtualLink,
+    Axp192Supply, DataRequestPin, HostSystem, P1Port, ScaledClock, StdoutConsole, TcpConnector, TlsSettings, UdpRadio, VirtualLink, WifiState,
 };
 use firmware_host::{HOST_RING, HOST_RING_SLOTS};
 use simulator::power::live::SharedAxp192;
@@ -244,7 +244,7 @@ async fn firmware(
     (supply, soc): (SupplyKind, f64),
 ) -> Result<()> {
     let clock = ScaledClock::new(scale);
-    let (wifi_tx, wifi_rx) = watch::channel(true);
+    let (wifi_tx, wifi_rx) = watch::channel(WifiState::UP);
     let power = Axp192Supply::new(supply, soc, clock);
     let chip = power.chip();
     let mut memory: Memory<HOST_RING_SLOTS> = Memory::new();
@@ -272,7 +272,7 @@ async fn firmware(
 }
 
 /// Reads control commands from stdin until `quit` (or forever, after stdin closes).
-async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: SharedAxp192) -> Result<()> {
+async fn control(clock: ScaledClock, wifi: watch::Sender<WifiState>, supply: SharedAxp192) -> Result<()> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut console = StdoutConsole;
     loop {
@@ -292,10 +292,10 @@ async fn control(clock: ScaledClock, wifi: watch::Sender<bool>, supply: SharedAx
         let reply = Line::new(clock.now_ms(), "control").kv("command", line.trim());
         match words.as_slice() {
             ["wifi", "down"] => {
-                wifi.send_replace(false);
+                wifi.send_modify(|s| s.set(false));
             }
             ["wifi", "up"] => {
-                wifi.send_replace(true);
+                wifi.send_modify(|s| s.set(true));
             }
             ["supply", "unplug"] => {
                 supply.supply_event(SupplyAction::Unplug);

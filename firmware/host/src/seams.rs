@@ -185,35 +185,65 @@ impl embedded_hal::digital::OutputPin for DataRequestPin {
     }
 }
 
-/// The virtual WiFi link, switched by `wifi up` / `wifi down` on stdin.
+/// The state of the virtual access point, as set by `wifi up` / `wifi down` on stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WifiState {
+    /// The access point is reachable.
+    pub up: bool,
+    /// How many times it went down since start. A drop is an event, as a disconnect event is on
+    /// the ESP32: a drop shorter than the app's next look at the link is still seen.
+    pub drops: u64,
+}
+
+impl WifiState {
+    /// Up, never dropped.
+    pub const UP: WifiState = WifiState { up: true, drops: 0 };
+
+    /// Applies `wifi down` (`up == false`) or `wifi up`.
+    pub fn set(&mut self, up: bool) {
+        if self.up && !up {
+            self.drops += 1;
+        }
+        self.up = up;
+    }
+}
+
+/// The virtual WiFi link, following a [`WifiState`].
 #[derive(Debug, Clone)]
 pub struct VirtualLink {
-    state: watch::Receiver<bool>,
+    state: watch::Receiver<WifiState>,
+    seen_drops: u64,
     /// RSSI reported while up, dBm.
     pub rssi_dbm: i16,
 }
 
 impl VirtualLink {
-    /// A link following `state` (true = up).
-    pub fn new(state: watch::Receiver<bool>) -> Self {
-        VirtualLink { state, rssi_dbm: -58 }
+    /// A link following `state`.
+    pub fn new(state: watch::Receiver<WifiState>) -> Self {
+        let seen_drops = state.borrow().drops;
+        VirtualLink { state, seen_drops, rssi_dbm: -58 }
     }
 }
 
 impl Link for VirtualLink {
     async fn connect(&mut self) -> Result<(), NetError> {
         // Associating succeeds once the access point is "up"; the app bounds the wait.
-        match self.state.wait_for(|up| *up).await {
-            Ok(_) => Ok(()),
+        match self.state.wait_for(|s| s.up).await {
+            Ok(s) => {
+                self.seen_drops = s.drops;
+                Ok(())
+            }
             Err(_) => Err(NetError::Other),
         }
     }
     async fn disconnect(&mut self) {}
     fn is_up(&self) -> bool {
-        *self.state.borrow()
+        let s = *self.state.borrow();
+        s.up && s.drops == self.seen_drops
     }
     async fn wait_down(&mut self) {
-        if self.state.wait_for(|up| !*up).await.is_err() {
+        let seen = self.seen_drops;
+        if self.state.wait_for(|s| !s.up || s.drops != seen).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
@@ -261,13 +291,13 @@ pub fn tls_net_error(e: firmware_tls::Error) -> NetError {
 /// Real TCP (or TLS over TCP) to the broker; refuses while the virtual link is down.
 #[derive(Debug)]
 pub struct TcpConnector {
-    link: watch::Receiver<bool>,
+    link: watch::Receiver<WifiState>,
     tls: Option<TlsSettings>,
 }
 
 impl TcpConnector {
     /// A connector gated by the virtual link `link`, without TLS.
-    pub fn new(link: watch::Receiver<bool>) -> Self {
+    pub fn new(link: watch::Receiver<WifiState>) -> Self {
         TcpConnector { link, tls: None }
     }
 
@@ -282,7 +312,7 @@ impl Connector for TcpConnector {
     type Conn<'a> = firmware_tls::Stream<'a, FromTokio<TcpStream>>;
 
     async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<Self::Conn<'a>, NetError> {
-        if !*self.link.borrow() {
+        if !self.link.borrow().up {
             return Err(NetError::LinkDown);
         }
         let s = TcpStream::connect((host, port)).await.map_err(|e| match e.kind() {
@@ -467,5 +497,37 @@ impl UdpRadio {
 impl Radio for UdpRadio {
     async fn advertise(&mut self, addr: [u8; 6], adv_data: &[u8]) -> Result<(), RadioError> {
         self.sink.send(addr, adv_data).map_err(|_| RadioError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wifi_drop_shorter_than_a_look_at_the_link_is_still_seen() {
+        let (tx, rx) = watch::channel(WifiState::UP);
+        let mut link = VirtualLink::new(rx);
+        assert!(link.is_up());
+        tx.send_modify(|s| s.set(false));
+        tx.send_modify(|s| s.set(true));
+        assert!(!link.is_up(), "the drop happened, though the access point is back");
+        tokio::time::timeout(Duration::from_secs(1), link.wait_down()).await.expect("wait_down sees the past drop");
+        link.connect().await.expect("the access point is up");
+        assert!(link.is_up());
+        let pending = tokio::time::timeout(Duration::from_millis(20), link.wait_down()).await;
+        assert!(pending.is_err(), "no new drop after reconnecting");
+    }
+
+    #[test]
+    fn only_an_up_to_down_change_counts_as_a_drop() {
+        let mut s = WifiState::UP;
+        s.set(true);
+        s.set(false);
+        s.set(false);
+        assert_eq!(s, WifiState { up: false, drops: 1 });
+        s.set(true);
+        s.set(false);
+        assert_eq!(s.drops, 2);
     }
 }
