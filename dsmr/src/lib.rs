@@ -21,6 +21,10 @@
 //!   data; checked by property tests and a cargo-fuzz target over the framer and decoder.
 //! * **No allocation.** The crate is `no_std` without `alloc`; all storage is fixed size
 //!   (`heapless`). The `std` feature only adds JSON rendering.
+//! * **`unsafe` only for CPU instructions.** On x86-64 the byte scans use SSE2 and the CRC uses
+//!   PCLMULQDQ (after a CPUID check); calling those `#[target_feature]` functions is the only
+//!   `unsafe`, and they read their input through ordinary slices. Other targets, and the
+//!   `portable` feature, run safe SWAR and table code.
 //! * **Unknown is not an error.** Objects without a typed field are counted in
 //!   [`Reading::unknown_objects`] and stay visible in the [`Telegram`] view. Malformed values and
 //!   unit mismatches (units are checked against the spec's dimension for each object) are recorded
