@@ -566,6 +566,10 @@ impl<const N: usize> Framer<N> {
                     i += 1;
                 }
                 State::Crc => match b {
+                    // Four hex digits at once: what the byte-by-byte arm below does for them.
+                    _ if self.crc_digits == 0 && !self.crc_bad && self.crc4(input.get(i..)) => {
+                        return (i + 4, Pending::Complete);
+                    }
                     b'\r' => i += 1,
                     b'\n' => return (i + 1, Pending::Complete),
                     b'/' => return (i, Pending::Complete),
@@ -589,6 +593,21 @@ impl<const N: usize> Framer<N> {
             }
         }
         (i, Pending::None)
+    }
+
+    /// When `rest` starts with four hex digits and the buffer has room for them: stores them
+    /// as the CRC field (value and digits) and returns true; else changes nothing.
+    #[inline(always)]
+    fn crc4(&mut self, rest: Option<&[u8]>) -> bool {
+        let Some(&[a, b, c, d]) = rest.and_then(|r| r.get(..4)) else { return false };
+        let hex = crate::value::hex_digit;
+        let (Some(x0), Some(x1), Some(x2), Some(x3)) = (hex(a), hex(b), hex(c), hex(d)) else { return false };
+        let Some(dst) = self.buf.get_mut(self.len..self.len + 4) else { return false };
+        dst.copy_from_slice(&[a, b, c, d]);
+        self.len += 4;
+        self.crc_value = u16::from(x0) << 12 | u16::from(x1) << 8 | u16::from(x2) << 4 | u16::from(x3);
+        self.crc_digits = 4;
+        true
     }
 
     fn oversize(&mut self) -> Pending {
