@@ -597,7 +597,7 @@ impl<const N: usize> Framer<N> {
 
     /// When `rest` starts with four hex digits and the buffer has room for them: stores them
     /// as the CRC field (value and digits) and returns true; else changes nothing.
-    #[inline(always)]
+    #[inline]
     fn crc4(&mut self, rest: Option<&[u8]>) -> bool {
         let Some(&[a, b, c, d]) = rest.and_then(|r| r.get(..4)) else { return false };
         let hex = crate::value::hex_digit;
