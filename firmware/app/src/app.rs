@@ -46,6 +46,10 @@ struct Shared<const RING: usize> {
     have_power: bool,
     /// How many readings at the front of the ring are in flight (published, not yet acked).
     inflight: usize,
+    /// How many readings at the front of the ring were published in a session that ended before
+    /// their PUBACK: the broker may have them, so they are sent again rather than dropped, and
+    /// the drop counter only ever counts readings that never left the device.
+    unconfirmed: usize,
     /// Power policy's verdict: may the radio be used for WiFi now?
     wifi_allowed: bool,
     /// The firmware's load state, forwarded to the power monitor by the power loop.
@@ -62,7 +66,7 @@ impl<const RING: usize> Shared<RING> {
     /// Queues a reading. When the ring is full the oldest reading that is not in flight is
     /// dropped (and counted); returns its seq.
     fn enqueue(&mut self, r: Reading) -> Option<u32> {
-        let inflight = self.inflight.min(self.ring.len());
+        let inflight = self.inflight.max(self.unconfirmed).min(self.ring.len());
         let queued = self.ring.len() - inflight;
         let mut dropped = None;
         if queued >= self.ring_cap || self.ring.is_full() {
@@ -96,6 +100,7 @@ impl<const RING: usize> Shared<RING> {
     fn acked(&mut self, seq: u32, was_inflight: bool) {
         if self.ring.front().map(|r| r.seq) == Some(seq) {
             let _ = self.ring.pop_front();
+            self.unconfirmed = self.unconfirmed.saturating_sub(1);
         }
         if was_inflight {
             self.inflight = self.inflight.saturating_sub(1);
@@ -147,6 +152,7 @@ impl<const RING: usize> Memory<RING> {
                 power_pending: false,
                 have_power: false,
                 inflight: 0,
+                unconfirmed: 0,
                 wifi_allowed: true,
                 load: LoadState::Boot,
                 latest: None,
@@ -445,6 +451,7 @@ async fn p1_loop<R: Read, D: OutputPin, C: Clock, O: Console, S: SystemInfo, con
                     .kv("ring_dropped", d.ring_dropped)
                     .kv("published", d.published)
                     .kv("policy_skipped", d.policy_skipped)
+                    .kv("publish_denied", d.publish_denied)
                     .opt("last_telegram_age_ms", d.last_telegram_age_ms),
             );
         }
@@ -711,6 +718,7 @@ async fn net_loop<L: Link, N: Connector, C: Clock, O: Console, S: SystemInfo, co
         {
             let mut sh = ctx.shared.borrow_mut();
             sh.diag.mqtt_failures = sh.diag.mqtt_failures.wrapping_add(1);
+            sh.unconfirmed = sh.unconfirmed.max(sh.inflight);
             sh.inflight = 0;
         }
         // Failures a retry will not cure get an error line of their own (and a counter), so they
@@ -766,8 +774,20 @@ async fn send<W: Write>(conn: &mut W, bytes: &[u8]) -> Result<(), SessionEnd> {
     conn.flush().await.map_err(|_| SessionEnd::Net(NetError::Refused))
 }
 
+/// Whether the broker lets the device publish under its prefix. MQTT 3.1.1 has no negative
+/// acknowledgement for a publish (a broker enforcing an ACL acknowledges and drops it), so the
+/// device subscribes to its own status topic and expects its "online" back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PublishCheck {
+    Off,
+    Waiting { since_ms: u64, pid: u16 },
+    Passed,
+    Denied,
+}
+
 struct Session {
     next_pid: u16,
+    publish_check: PublishCheck,
     inflight: Deque<(u16, u32, u64), INFLIGHT_MAX>,
     last_tx_ms: u64,
     ping_sent_ms: Option<u64>,
@@ -842,6 +862,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
     let now = ctx.now();
     let mut s = Session {
         next_pid: 0,
+        publish_check: PublishCheck::Off,
         inflight: Deque::new(),
         last_tx_ms: now,
         ping_sent_ms: None,
@@ -854,6 +875,14 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         skip: 0,
     };
 
+    if cfg.publish_check {
+        // Subscribed before "online" goes out, so the broker forwards it live (retain flag clear),
+        // which tells it apart from a retained copy of an earlier session.
+        let pid = s.pid();
+        let r = mqtt::subscribe(tx, pid, &status, 0).map_err(|_| SessionEnd::Protocol("encode"))?;
+        send(conn, tx.get(r).unwrap_or(&[])).await?;
+        s.publish_check = PublishCheck::Waiting { since_ms: ctx.now(), pid };
+    }
     let r = mqtt::publish(tx, &status, 0, true, false, 0, |w| w.write_str("online")).map_err(|_| SessionEnd::Protocol("encode"))?;
     send(conn, tx.get(r).unwrap_or(&[])).await?;
     if cfg.discovery {
@@ -994,6 +1023,14 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         if s.inflight.front().is_some_and(|(_, _, sent)| now.saturating_sub(*sent) >= response_ms) {
             return Err(SessionEnd::Protocol("puback_timeout"));
         }
+        if let PublishCheck::Waiting { since_ms, .. } = s.publish_check
+            && now.saturating_sub(since_ms) >= response_ms
+        {
+            // Reported once per session; reconnecting would not change the broker's mind.
+            s.publish_check = PublishCheck::Denied;
+            ctx.count(|d| &mut d.publish_denied);
+            ctx.emit(ctx.line("error").kv("kind", "mqtt_publish_denied").kv("topic", &status).kv("detail", "own_status_not_echoed"));
+        }
         ctx.set_load(LoadState::WifiConnected);
 
         let mut deadline = s.next_diag_ms.min(s.last_tx_ms + keepalive_ms / 2);
@@ -1002,6 +1039,9 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         }
         if let Some((_, _, t)) = s.inflight.front() {
             deadline = deadline.min(t + response_ms);
+        }
+        if let PublishCheck::Waiting { since_ms, .. } = s.publish_check {
+            deadline = deadline.min(since_ms + response_ms);
         }
         if let Some(t) = s.discovery_due {
             deadline = deadline.min(t);
@@ -1069,18 +1109,33 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                         }
                     }
                     Packet::PingResp => s.ping_sent_ms = None,
-                    Packet::Publish { topic, payload, qos, packet_id, .. } => {
+                    Packet::Publish { topic, payload, qos, packet_id, retain } => {
                         if qos == 1 {
                             ack = Some(packet_id);
                         }
                         let is_ha = topic == payload::ha_status_topic(ctx.cfg).as_bytes();
-                        if is_ha && payload == b"online" {
+                        let is_own_status = topic == payload::topic(ctx.cfg, "status").as_bytes();
+                        if is_own_status {
+                            if !retain && payload == b"online" && matches!(s.publish_check, PublishCheck::Waiting { .. }) {
+                                s.publish_check = PublishCheck::Passed;
+                            }
+                        } else if is_ha && payload == b"online" {
                             if s.discovery_due.is_none() {
                                 s.discovery_due = Some(ctx.now());
                             }
                         } else if !(is_ha && payload == b"offline") {
                             ctx.count(|d| &mut d.inbound_ignored);
                         }
+                    }
+                    Packet::SubAck(pid, 0x80) if matches!(s.publish_check, PublishCheck::Waiting { pid: want, .. } if want == pid) => {
+                        s.publish_check = PublishCheck::Denied;
+                        ctx.count(|d| &mut d.publish_denied);
+                        ctx.emit(
+                            ctx.line("error")
+                                .kv("kind", "mqtt_publish_denied")
+                                .kv("topic", payload::topic(ctx.cfg, "status").as_str())
+                                .kv("detail", "own_status_not_readable"),
+                        );
                     }
                     Packet::SubAck(_, 0x80) => {
                         ctx.shared.borrow_mut().diag.subscribe_refused += 1;
@@ -1096,5 +1151,41 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
         if let Some(pid) = ack {
             send(conn, &mqtt::puback(pid)).await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(seq: u32) -> Reading {
+        Reading { seq, ..Reading::default() }
+    }
+
+    #[test]
+    fn a_full_ring_never_drops_what_a_lost_session_may_have_delivered() {
+        let memory: Memory<8> = Memory::new();
+        let mut sh = memory.shared.borrow_mut();
+        sh.ring_cap = 4;
+        for seq in 1..=4 {
+            assert_eq!(sh.enqueue(reading(seq)), None);
+        }
+        // 1 and 2 were published; the session died before their PUBACKs.
+        sh.inflight = 2;
+        sh.unconfirmed = sh.unconfirmed.max(sh.inflight);
+        sh.inflight = 0;
+        // Readings that left the device do not count against the capacity.
+        assert_eq!(sh.enqueue(reading(5)), None);
+        assert_eq!(sh.enqueue(reading(6)), None);
+        assert_eq!(sh.enqueue(reading(7)), Some(3), "the oldest reading that never left is dropped");
+        assert_eq!(sh.enqueue(reading(8)), Some(4));
+        assert!(sh.ring.iter().map(|r| r.seq).eq([1, 2, 5, 6, 7, 8]));
+        assert_eq!(sh.diag.ring_dropped, 2);
+        // Sent again in the next session and acknowledged: no longer protected.
+        sh.acked(1, false);
+        sh.acked(2, false);
+        assert_eq!(sh.unconfirmed, 0);
+        assert_eq!(sh.enqueue(reading(9)), Some(5));
+        assert!(sh.ring.iter().map(|r| r.seq).eq([6, 7, 8, 9]));
     }
 }

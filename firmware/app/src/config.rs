@@ -33,6 +33,7 @@ pub enum Field {
     DeviceId,
     DiscoveryPrefix,
     Discovery,
+    PublishCheck,
     PerFieldTopics,
     RawTelegrams,
     Qos,
@@ -71,6 +72,7 @@ pub const FIELDS: &[Field] = &[
     Field::DeviceId,
     Field::DiscoveryPrefix,
     Field::Discovery,
+    Field::PublishCheck,
     Field::PerFieldTopics,
     Field::RawTelegrams,
     Field::Qos,
@@ -111,6 +113,7 @@ impl Field {
             Field::DeviceId => "device_id",
             Field::DiscoveryPrefix => "discovery_prefix",
             Field::Discovery => "discovery",
+            Field::PublishCheck => "publish_check",
             Field::PerFieldTopics => "per_field_topics",
             Field::RawTelegrams => "raw_telegrams",
             Field::Qos => "qos",
@@ -311,6 +314,10 @@ pub struct Config {
     pub discovery_prefix: String<PREFIX_MAX>,
     /// Publish Home Assistant discovery documents.
     pub discovery: bool,
+    /// On each connect, subscribe to the device's own status topic and expect its "online" back
+    /// within `response_timeout_ms`; if it does not come, report `mqtt_publish_denied` (the broker's
+    /// ACL drops what the device publishes, which MQTT 3.1.1 does not otherwise tell it).
+    pub publish_check: bool,
     /// Also publish each field to its own topic `<prefix>/<device>/<field>`.
     pub per_field_topics: bool,
     /// Also publish each raw telegram, unchanged, to `<prefix>/<device>/telegram`.
@@ -396,6 +403,7 @@ impl Default for Config {
             device_id: String::new(),
             discovery_prefix,
             discovery: true,
+            publish_check: true,
             per_field_topics: false,
             raw_telegrams: false,
             qos: 1,
@@ -529,6 +537,7 @@ impl Config {
             Field::DeviceId => set_str(&mut self.device_id, field, value)?,
             Field::DiscoveryPrefix => set_str(&mut self.discovery_prefix, field, value)?,
             Field::Discovery => self.discovery = parse_bool(field, value)?,
+            Field::PublishCheck => self.publish_check = parse_bool(field, value)?,
             Field::PerFieldTopics => self.per_field_topics = parse_bool(field, value)?,
             Field::RawTelegrams => self.raw_telegrams = parse_bool(field, value)?,
             Field::Qos => self.qos = parse_u32(field, value, 0, 1)? as u8,

@@ -89,6 +89,9 @@ pub struct Diag {
     pub auth_failures: u32,
     /// Subscriptions the broker refused (SUBACK 0x80).
     pub subscribe_refused: u32,
+    /// Sessions in which the broker did not let the device's own status back to it (an ACL that
+    /// denies the device its topic prefix; see the `publish_check` setting).
+    pub publish_denied: u32,
     /// Inbound messages ignored as garbage (unknown payload or topic).
     pub inbound_ignored: u32,
     /// Inbound packets longer than the receive buffer, skipped.
@@ -136,13 +139,14 @@ impl Diag {
         opt(w, self.last_telegram_age_ms)?;
         write!(
             w,
-            ",\"meter_silent\":{},\"mqtt_connects\":{},\"mqtt_failures\":{},\"tls_failures\":{},\"auth_failures\":{},\"subscribe_refused\":{},\"wifi_drops\":{},\"inbound_ignored\":{},\"inbound_oversize\":{},\"discovery_sent\":{},\"power_errors\":{}",
+            ",\"meter_silent\":{},\"mqtt_connects\":{},\"mqtt_failures\":{},\"tls_failures\":{},\"auth_failures\":{},\"subscribe_refused\":{},\"publish_denied\":{},\"wifi_drops\":{},\"inbound_ignored\":{},\"inbound_oversize\":{},\"discovery_sent\":{},\"power_errors\":{}",
             self.meter_silent,
             self.mqtt_connects,
             self.mqtt_failures,
             self.tls_failures,
             self.auth_failures,
             self.subscribe_refused,
+            self.publish_denied,
             self.wifi_drops,
             self.inbound_ignored,
             self.inbound_oversize,

@@ -125,16 +125,23 @@ fn password_file(dir: &Path, password: &str) -> String {
 }
 
 fn device(s: &Setup, port: u16, ca: &Path, prefix: &str, password: &str) -> Device {
+    device_with(s, port, ca, prefix, password, &[])
+}
+
+fn device_with(s: &Setup, port: u16, ca: &Path, prefix: &str, password: &str, extra: &[&str]) -> Device {
     let broker = format!("mqtts://localhost:{port}");
     let ca = ca.display().to_string();
     let pw = password_file(s.pki.dir.path(), password);
     let min = format!("reconnect_min_ms={BACKOFF_MIN_MS}");
     let max = format!("reconnect_max_ms={BACKOFF_MAX_MS}");
-    Device::start(&[
+    let mut args = vec![
         "--p1", &s.meter.path, "--broker", &broker, "--ca", &ca, "--device-id", DEVICE, "--prefix", prefix,
         "--username", DEVICE_USER, "--password-file", &pw, "--set", &min, "--set", &max, "--set", "diag_interval_s=1",
-        "--raw-telegrams",
-    ])
+        // Also the publish check's wait for the device's own status: well inside each test's window.
+        "--set", "response_timeout_ms=1500", "--raw-telegrams",
+    ];
+    args.extend_from_slice(extra);
+    Device::start(&args)
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -212,6 +219,11 @@ async fn right_ca_and_password_publish_and_leak_nothing() {
     let state = format!("{PREFIX}/{DEVICE}/state");
     let states = messages.iter().filter(|m| matches!(m, Received::Publish(t, _) if *t == state)).count();
     assert!(states >= 2, "readings arrive over TLS: {messages:?}");
+    let diag = format!("{PREFIX}/{DEVICE}/diag");
+    assert!(
+        messages.iter().any(|m| matches!(m, Received::Publish(t, p) if *t == diag && String::from_utf8_lossy(p).contains("\"publish_denied\":0"))),
+        "the publish check passed (its own status came back): {messages:?}"
+    );
     let lines = dev.lines();
     assert!(!lines.iter().any(|l| l.contains("ev=error")), "{}", lines.join("\n"));
     assert_no_secrets(&[&s.password, DEVICE_USER], &lines, &messages);
@@ -248,16 +260,19 @@ async fn certificate_failures_and_a_wrong_password_are_named_and_backed_off() {
 }
 
 #[tokio::test]
-async fn a_prefix_outside_the_acl_does_not_loop() {
+async fn a_prefix_outside_the_acl_is_reported_and_does_not_loop() {
     let s = setup();
     let mut observer = observer(&s.broker, "#").await;
-    let mut dev = device(&s, s.broker.good_port, &s.pki.ca_pem, "not-mine", &s.password);
+    let mut dev = device_with(&s, s.broker.good_port, &s.pki.ca_pem, "not-mine", &s.password, &["--set", "stats_interval_s=1"]);
     let messages = collect(&mut observer, Duration::from_secs(4)).await;
     dev.assert_alive();
     let lines = dev.lines();
-    // MQTT 3.1.1 gives the device no sign of the denial (mosquitto acknowledges and drops); the
-    // session must simply stay up rather than reconnect in a loop.
+    // MQTT 3.1.1 has no negative PUBACK (mosquitto acknowledges and drops), so the device learns
+    // of the denial from its publish check; the session stays up rather than reconnecting in a loop.
     assert_eq!(lines.iter().filter(|l| l.contains("state=connected")).count(), 1, "{}", lines.join("\n"));
+    let denied: Vec<&String> = lines.iter().filter(|l| l.contains("ev=error kind=mqtt_publish_denied topic=not-mine/kitchen/status")).collect();
+    assert_eq!(denied.len(), 1, "one clear console error per session:\n{}", lines.join("\n"));
+    assert!(lines.iter().any(|l| l.contains("ev=stats") && l.contains("publish_denied=1")), "and a counter:\n{}", lines.join("\n"));
     assert!(!messages.iter().any(|m| matches!(m, Received::Publish(t, _) if t.starts_with("not-mine"))), "{messages:?}");
     assert!(s.broker.log_text().contains(&format!("Denied PUBLISH from {DEVICE}")));
 }
