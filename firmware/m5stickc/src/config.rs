@@ -10,6 +10,13 @@ use firmware_app::Config;
 /// The configuration text baked into this image.
 pub const TEXT: &str = include_str!(concat!(env!("OUT_DIR"), "/config.txt"));
 
+/// The broker CA certificate baked into this image (`P1GW_CA`, PEM or DER); empty without one.
+pub const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.bin"));
+
+/// When this image was built, seconds since the Unix epoch: the device's lower bound for the
+/// wall clock when it checks certificate dates.
+pub const BUILD_UNIX_S: u64 = include!(concat!(env!("OUT_DIR"), "/build_unix_s.rs"));
+
 /// What is wrong with the baked-in configuration: the line (1-based; 0 for a rule between
 /// fields) and the reason.
 #[derive(Debug, Clone, Copy)]

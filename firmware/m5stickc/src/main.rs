@@ -87,18 +87,43 @@ async fn main(spawner: Spawner) -> ! {
         }
     }
 
-    if config.transport.uses_wifi() && config.broker.as_ref().is_some_and(|b| b.tls) {
-        // The device has no TLS yet (net.rs); every connect would fail the same way.
-        let line = Line::new(now_ms(), "error")
-            .kv("kind", "config")
-            .kv("field", "broker")
-            .kv("detail", firmware_app::config::Problem::TlsUnsupported);
-        if config.transport.uses_ble() {
-            board_line(line);
-        } else {
-            halt(line).await;
+    // TLS to an mqtts:// broker: the baked-in CA (P1GW_CA) is checked now, so a missing or bad
+    // one is reported at boot rather than as a failure on every connect. The TRNG (SAR ADC
+    // entropy source, kept enabled for the whole run) seeds the handshakes.
+    let tls = if config.transport.uses_wifi() && config.broker.as_ref().is_some_and(|b| b.tls) {
+        static TRNG_SOURCE: StaticCell<esp_hal::rng::TrngSource<'static>> = StaticCell::new();
+        TRNG_SOURCE.init(esp_hal::rng::TrngSource::new(peripherals.RNG, peripherals.ADC1));
+        let setup = match esp_hal::rng::Trng::try_new() {
+            Ok(rng) => net::Tls::new(config::CA, rng).map_err(|e| {
+                Line::new(now_ms(), "error")
+                    .kv("kind", "config")
+                    .kv("field", "ca")
+                    .kv("detail", e)
+                    .kv("hint", "build with P1GW_CA=path/to/ca.crt")
+            }),
+            Err(e) => Err(Line::new(now_ms(), "error").kv("kind", "setup").kv("detail", net::DebugText(&e))),
+        };
+        match setup {
+            Ok(tls) => {
+                board_line(
+                    Line::new(now_ms(), "boot")
+                        .kv("stage", "tls")
+                        .kv("ca_bytes", config::CA.len())
+                        .kv("clock_floor_unix_s", config::BUILD_UNIX_S),
+                );
+                Some(tls)
+            }
+            // BLE still has work to do; every broker connect is then refused (tls_certificate),
+            // with the application's capped back-off.
+            Err(line) if config.transport.uses_ble() => {
+                board_line(line);
+                None
+            }
+            Err(line) => halt(line).await,
         }
-    }
+    } else {
+        None
+    };
 
     let io = match board::Io::new(peripherals.UART1, peripherals.I2C0, board::pins!(peripherals), config.rx_inverted) {
         Ok(io) => io,
@@ -123,7 +148,7 @@ async fn main(spawner: Spawner) -> ! {
     }
 
     let (link, tcp) = if config.transport.uses_wifi() {
-        match net::start(spawner, peripherals.WIFI, &config.wifi_ssid, &config.wifi_password) {
+        match net::start(spawner, peripherals.WIFI, &config.wifi_ssid, &config.wifi_password, tls) {
             Ok(parts) => parts,
             Err(e) => halt(Line::new(now_ms(), "error").kv("kind", "wifi_setup").kv("detail", e)).await,
         }

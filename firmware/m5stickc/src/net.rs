@@ -19,13 +19,20 @@ use esp_radio::wifi::{
 };
 use firmware_app::console::Line;
 use firmware_app::seams::{Connector, Link, NetError};
-use static_cell::StaticCell;
+use firmware_tls::{Buffers, Options, Stream, TrustAnchor, RECORD_BUFFER_MAX};
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// MQTT socket buffers. The largest packet the application sends is a raw telegram plus its
 /// topic (`firmware_app::app::TX_MAX`); it writes through the socket in pieces, so the TX buffer
 /// only bounds how much is in flight.
 const TCP_RX: usize = 1024;
 const TCP_TX: usize = 2048;
+
+/// TLS record buffers: incoming records up to the protocol maximum (the broker picks the record
+/// size), outgoing ones up to this size (longer writes go out as several records).
+const TLS_WRITE: usize = 4096;
+/// Largest CA certificate (DER) a PEM `P1GW_CA` may decode to.
+const CA_DER_MAX: usize = 4096;
 
 /// Why WiFi could not be set up.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +65,7 @@ pub fn start(
     wifi: WIFI<'static>,
     ssid: &str,
     password: &str,
+    tls: Option<Tls>,
 ) -> Result<(WifiLink, TcpConnector), NetSetupError> {
     let ssid = ssid.try_into().map_err(|_| NetSetupError::Ssid)?;
     let authentication = if password.is_empty() {
@@ -91,7 +99,7 @@ pub fn start(
     static TX: StaticCell<[u8; TCP_TX]> = StaticCell::new();
     Ok((
         WifiLink { wifi: Some((controller, stack)) },
-        TcpConnector { stack: Some(stack), socket: None, buffers: Some((RX.init([0; TCP_RX]), TX.init([0; TCP_TX]))) },
+        TcpConnector { stack: Some(stack), socket: None, buffers: Some((RX.init([0; TCP_RX]), TX.init([0; TCP_TX]))), tls },
     ))
 }
 
@@ -175,28 +183,89 @@ pub struct TcpConnector {
     stack: Option<Stack<'static>>,
     socket: Option<TcpSocket<'static>>,
     buffers: Option<(&'static mut [u8], &'static mut [u8])>,
+    tls: Option<Tls>,
 }
 
 impl TcpConnector {
     /// A board running without WiFi: every connect fails with `link_down`.
     pub fn absent() -> Self {
-        Self { stack: None, socket: None, buffers: None }
+        Self { stack: None, socket: None, buffers: None, tls: None }
+    }
+}
+
+/// What TLS to the broker needs: the CA, record buffers and a cryptographic RNG.
+pub struct Tls {
+    ca: TrustAnchor<'static>,
+    buffers: &'static mut Buffers<RECORD_BUFFER_MAX, TLS_WRITE>,
+    rng: esp_hal::rng::Trng,
+}
+
+impl Tls {
+    /// TLS trusting the CA certificate `ca` (PEM or DER), or why it cannot be set up. Once only:
+    /// the record buffers are static.
+    pub fn new(ca: &'static [u8], rng: esp_hal::rng::Trng) -> Result<Self, TlsSetupError> {
+        // Const-initialised in .bss: 20 KiB never pass through the stack.
+        static SCRATCH: ConstStaticCell<[u8; CA_DER_MAX]> = ConstStaticCell::new([0; CA_DER_MAX]);
+        static BUFFERS: ConstStaticCell<Buffers<RECORD_BUFFER_MAX, TLS_WRITE>> = ConstStaticCell::new(Buffers::new());
+        if ca.is_empty() {
+            return Err(TlsSetupError::NoCa);
+        }
+        let (Some(scratch), Some(buffers)) = (SCRATCH.try_take(), BUFFERS.try_take()) else {
+            return Err(TlsSetupError::Again);
+        };
+        let ca = TrustAnchor::from_pem_or_der(ca, scratch).map_err(|_| TlsSetupError::BadCa)?;
+        Ok(Tls { ca, buffers, rng })
+    }
+}
+
+/// Why TLS could not be set up at boot.
+#[derive(Debug, Clone, Copy)]
+pub enum TlsSetupError {
+    /// The image has no CA certificate (built without `P1GW_CA`).
+    NoCa,
+    /// The baked-in CA is not a PEM or DER X.509 certificate with a P-256 key.
+    BadCa,
+    /// `Tls::new` was called twice.
+    Again,
+}
+
+impl core::fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TlsSetupError::NoCa => "mqtts:// broker but no CA certificate in this image",
+            TlsSetupError::BadCa => "the CA certificate is not a PEM or DER X.509 certificate with a P-256 key",
+            TlsSetupError::Again => "TLS set up twice",
+        })
+    }
+}
+
+/// The application's name for a firmware-tls failure.
+fn tls_net_error(e: firmware_tls::Error) -> NetError {
+    use firmware_tls::Error as E;
+    match e {
+        E::UnknownIssuer => NetError::TlsUnknownIssuer,
+        E::Expired => NetError::TlsExpired,
+        E::NotYetValid => NetError::TlsNotYetValid,
+        E::HostnameMismatch => NetError::TlsHostname,
+        E::BadCa | E::BadCertificate | E::UnsupportedCertificate => NetError::TlsCertificate,
+        E::Io(_) | E::Closed => NetError::Refused,
+        _ => NetError::Tls,
     }
 }
 
 impl Connector for TcpConnector {
     type Conn<'a>
-        = TcpConn<'a>
+        = Stream<'a, TcpConn<'a>>
     where
         Self: 'a;
 
-    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<TcpConn<'a>, NetError> {
+    async fn connect<'a>(&'a mut self, host: &str, port: u16, tls: bool) -> Result<Self::Conn<'a>, NetError> {
         let Some(stack) = self.stack else {
             return Err(NetError::LinkDown);
         };
-        if tls {
-            // Config validation rejects mqtts:// in this build; refuse rather than send plain text.
-            return Err(NetError::Tls);
+        if tls && self.tls.is_none() {
+            // No CA baked in (P1GW_CA): refuse rather than send plain text or trust anyone.
+            return Err(NetError::TlsCertificate);
         }
         if !stack.is_config_up() {
             return Err(NetError::LinkDown);
@@ -224,7 +293,18 @@ impl Connector for TcpConnector {
             ConnectError::NoRoute => NetError::LinkDown,
             _ => NetError::Other,
         })?;
-        Ok(TcpConn { socket })
+        let conn = TcpConn { socket };
+        let Some(t) = self.tls.as_mut().filter(|_| tls) else {
+            return Ok(Stream::Plain(conn));
+        };
+        let options = Options {
+            ca: t.ca,
+            server_name: host,
+            // No network time yet: the build time plus the uptime is a lower bound of the date.
+            now_unix_s: crate::config::BUILD_UNIX_S + embassy_time::Instant::now().as_secs(),
+            max_fragment_length: None,
+        };
+        t.buffers.connect(conn, &options, &mut t.rng).await.map(Stream::Tls).map_err(tls_net_error)
     }
 }
 
