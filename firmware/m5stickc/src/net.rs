@@ -5,6 +5,7 @@
 //! stays off.
 
 use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicI8, Ordering};
 
 use embassy_executor::Spawner;
 use embassy_futures::select::select;
@@ -98,7 +99,7 @@ pub fn start(
     static RX: StaticCell<[u8; TCP_RX]> = StaticCell::new();
     static TX: StaticCell<[u8; TCP_TX]> = StaticCell::new();
     Ok((
-        WifiLink { wifi: Some((controller, stack)) },
+        WifiLink { wifi: Some((controller, stack)), tx_dbm: i8::MIN },
         TcpConnector { stack: Some(stack), socket: None, buffers: Some((RX.init([0; TCP_RX]), TX.init([0; TCP_TX]))), tls },
     ))
 }
@@ -108,6 +109,34 @@ async fn net_task(mut runner: Runner<'static, Interface>) {
     runner.run().await
 }
 
+/// The WiFi TX power the power policy asked for, dBm; `i8::MIN` until it has (the driver's
+/// default applies until then).
+static TX_POWER_DBM: AtomicI8 = AtomicI8::new(i8::MIN);
+
+/// Sets the WiFi TX power the link applies (at its next connect, or within a second while up).
+pub fn set_tx_power_dbm(dbm: i8) {
+    TX_POWER_DBM.store(dbm, Ordering::Relaxed);
+}
+
+/// Applies a TX power request not yet applied. The driver takes 0.25 dBm steps in 8..=84
+/// (2..21 dBm).
+fn apply_tx_power(controller: &mut WifiController<'static>, applied: &mut i8) {
+    let dbm = TX_POWER_DBM.load(Ordering::Relaxed);
+    if dbm == i8::MIN || dbm == *applied {
+        return;
+    }
+    let quarter_dbm = dbm.clamp(2, 21).saturating_mul(4);
+    match controller.set_max_tx_power(quarter_dbm) {
+        Ok(()) => *applied = dbm,
+        Err(e) => {
+            // Not retried until the policy asks for another power: one line, not one per second.
+            *applied = dbm;
+            let line = board_line("error").kv("kind", "wifi_tx_power").kv("dbm", dbm).kv("detail", DebugText(&e));
+            esp_println::println!("{}", line.as_str());
+        }
+    }
+}
+
 fn board_line(event: &str) -> Line {
     Line::new(embassy_time::Instant::now().as_millis(), event)
 }
@@ -115,12 +144,14 @@ fn board_line(event: &str) -> Line {
 /// The WiFi station as the application's link: up = associated and holding a DHCP lease.
 pub struct WifiLink {
     wifi: Option<(WifiController<'static>, Stack<'static>)>,
+    /// The TX power last given to the driver, dBm (`i8::MIN`: none yet).
+    tx_dbm: i8,
 }
 
 impl WifiLink {
     /// A board running without WiFi (transport `ble`): the link never comes up.
     pub fn absent() -> Self {
-        Self { wifi: None }
+        Self { wifi: None, tx_dbm: i8::MIN }
     }
 }
 
@@ -129,6 +160,7 @@ impl Link for WifiLink {
         let Some((controller, stack)) = self.wifi.as_mut() else {
             return Err(NetError::LinkDown);
         };
+        apply_tx_power(controller, &mut self.tx_dbm);
         if !controller.is_connected()
             && let Err(e) = controller.connect_async().await
         {
@@ -160,7 +192,8 @@ impl Link for WifiLink {
         // The disconnect event is the fast path; the periodic re-check covers a disconnect that
         // happened before the event subscription.
         while self.is_up() {
-            if let Some((controller, _)) = self.wifi.as_ref() {
+            if let Some((controller, _)) = self.wifi.as_mut() {
+                apply_tx_power(controller, &mut self.tx_dbm);
                 select(controller.wait_for_disconnect_async(), Timer::after(Duration::from_secs(1))).await;
             }
         }

@@ -5,6 +5,7 @@ use embassy_time::{Instant, Timer};
 use embedded_hal_async::i2c::{ErrorKind, NoAcknowledgeSource};
 use esp_hal::Async;
 use esp_hal::i2c::master::I2c;
+use firmware_app::power_policy::SupplyEvents;
 use firmware_app::seams::{Clock, Console, PowerError, PowerMonitor, PowerSample, SystemInfo};
 use firmware_axp192::{Axp192, ChargeCurrent, Config as AxpConfig, Error as AxpError};
 
@@ -72,14 +73,18 @@ pub fn reset_reason() -> &'static str {
 /// 4.2 V, ADCs on) on the first successful contact. A bus where nobody acknowledges the address
 /// (an ESP32-C3 board, or a stick whose PMIC does not answer) reports [`PowerError::Absent`];
 /// other bus failures report [`PowerError::I2c`] and are retried on the next sample.
+///
+/// The power policy's WiFi TX power goes to the radio through [`crate::net::set_tx_power_dbm`].
 pub struct Axp192Monitor {
     axp: Axp192<I2c<'static, Async>>,
     ready: bool,
+    /// The last sample saw the charger unable to reach its set current (the supply sagging).
+    charge_starved: bool,
 }
 
 impl Axp192Monitor {
     pub fn new(i2c: I2c<'static, Async>) -> Self {
-        Self { axp: Axp192::new(i2c), ready: false }
+        Self { axp: Axp192::new(i2c), ready: false, charge_starved: false }
     }
 
     /// Applies the gateway's AXP192 settings; switches the display off.
@@ -110,6 +115,7 @@ impl PowerMonitor for Axp192Monitor {
             self.init().await?;
         }
         let m = self.axp.measurements().await.map_err(power_error)?;
+        self.charge_starved = m.charge_status.charging && m.charge_status.charge_current_below_set;
         Ok(PowerSample {
             acin_mv: saturate_u16(m.acin_voltage.0),
             acin_ma: saturate_u16(m.acin_current.0 / 1000),
@@ -134,5 +140,23 @@ impl PowerMonitor for Axp192Monitor {
         }
         self.axp.set_charge_current(ChargeCurrent::at_most(ma)).await.map_err(power_error)?;
         self.axp.set_charging(true).await.map_err(power_error)
+    }
+
+    fn tx_power_dbm(&mut self, dbm: i8) {
+        crate::net::set_tx_power_dbm(dbm);
+    }
+
+    /// The AXP192's latched IRQ status (cleared by reading): an ACIN trip shorter than the
+    /// sampling period is seen here even when no sample caught it.
+    async fn take_events(&mut self) -> Result<SupplyEvents, PowerError> {
+        if !self.ready {
+            self.init().await?;
+        }
+        let irq = self.axp.take_irqs().await.map_err(power_error)?;
+        Ok(SupplyEvents {
+            acin_removed: irq.acin_removed,
+            acin_inserted: irq.acin_inserted,
+            charge_starved: self.charge_starved,
+        })
     }
 }
