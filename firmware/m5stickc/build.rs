@@ -22,15 +22,19 @@ fn main() {
         panic!("cannot write {}: {e}", out.display());
     }
 
-    // The CA the broker's certificate must chain to (PEM or DER), for `mqtts://` brokers:
-    // `P1GW_CA=path/to/ca.crt`. Checked at boot; without it TLS connections are refused.
+    // The CA the broker's certificate must chain to, for `mqtts://` brokers:
+    // `P1GW_CA=path/to/ca.crt` (PEM or DER). PEM is decoded here, so the image carries DER and the
+    // device needs no decode buffer; the device checks the certificate itself at boot. Without
+    // it the image carries none, and a configuration with an `mqtts://` broker stops at boot.
     println!("cargo:rerun-if-env-changed=P1GW_CA");
-    let ca_out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("ca.bin");
+    let ca_out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("ca.der");
     let ca = match env::var_os("P1GW_CA") {
         Some(path) => {
             let path = PathBuf::from(path);
             println!("cargo:rerun-if-changed={}", path.display());
-            fs::read(&path).unwrap_or_else(|e| panic!("P1GW_CA={}: cannot read the CA certificate: {e}", path.display()))
+            let bytes = fs::read(&path)
+                .unwrap_or_else(|e| panic!("P1GW_CA={}: cannot read the CA certificate: {e}", path.display()));
+            ca_der(&bytes).unwrap_or_else(|e| panic!("P1GW_CA={}: {e}", path.display()))
         }
         None => Vec::new(),
     };
@@ -47,4 +51,45 @@ fn main() {
     if let Err(e) = fs::write(&time_out, format!("{built}")) {
         panic!("cannot write {}: {e}", time_out.display());
     }
+}
+
+/// The DER certificate in `input`: DER as it is (a SEQUENCE, 0x30), or the first
+/// `CERTIFICATE` block of a PEM file, base64-decoded.
+fn ca_der(input: &[u8]) -> Result<Vec<u8>, String> {
+    if input.first() == Some(&0x30) {
+        return Ok(input.to_vec());
+    }
+    let text = std::str::from_utf8(input).map_err(|_| "neither DER nor PEM text (not UTF-8)".to_string())?;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let start = text.find(BEGIN).ok_or("no DER and no PEM `-----BEGIN CERTIFICATE-----` line")? + BEGIN.len();
+    let len = text[start..].find(END).ok_or("PEM certificate without its `-----END CERTIFICATE-----` line")?;
+    let mut der = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for (line_index, line) in text[start..start + len].lines().enumerate() {
+        for c in line.trim().bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                b'=' => continue,
+                _ => {
+                    let line = text[..start].matches('\n').count() + 1 + line_index;
+                    return Err(format!("line {line}: {:?} in the PEM certificate is not base64", char::from(c)));
+                }
+            };
+            acc = ((acc & 0xff) << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                der.push((acc >> bits) as u8);
+            }
+        }
+    }
+    if der.first() != Some(&0x30) {
+        return Err("the PEM CERTIFICATE block does not decode to a DER certificate".to_string());
+    }
+    Ok(der)
 }

@@ -10,8 +10,8 @@ use firmware_app::Config;
 /// The configuration text baked into this image.
 pub const TEXT: &str = include_str!(concat!(env!("OUT_DIR"), "/config.txt"));
 
-/// The broker CA certificate baked into this image (`P1GW_CA`, PEM or DER); empty without one.
-pub const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.bin"));
+/// The broker CA certificate baked into this image (`P1GW_CA`), DER; empty without one.
+pub const CA: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ca.der"));
 
 /// When this image was built, seconds since the Unix epoch: the device's lower bound for the
 /// wall clock when it checks certificate dates.

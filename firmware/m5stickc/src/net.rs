@@ -32,8 +32,6 @@ const TCP_TX: usize = 2048;
 /// TLS record buffers: incoming records up to the protocol maximum (the broker picks the record
 /// size), outgoing ones up to this size (longer writes go out as several records).
 const TLS_WRITE: usize = 4096;
-/// Largest CA certificate (DER) a PEM `P1GW_CA` may decode to.
-const CA_DER_MAX: usize = 4096;
 
 /// Why WiFi could not be set up.
 #[derive(Debug, Clone, Copy)]
@@ -234,19 +232,16 @@ pub struct Tls {
 }
 
 impl Tls {
-    /// TLS trusting the CA certificate `ca` (PEM or DER), or why it cannot be set up. Once only:
-    /// the record buffers are static.
+    /// TLS trusting the CA certificate `ca` (DER), or why it cannot be set up. Once only: the
+    /// record buffers are static.
     pub fn new(ca: &'static [u8], rng: esp_hal::rng::Trng) -> Result<Self, TlsSetupError> {
         // Const-initialised in .bss: 20 KiB never pass through the stack.
-        static SCRATCH: ConstStaticCell<[u8; CA_DER_MAX]> = ConstStaticCell::new([0; CA_DER_MAX]);
         static BUFFERS: ConstStaticCell<Buffers<RECORD_BUFFER_MAX, TLS_WRITE>> = ConstStaticCell::new(Buffers::new());
         if ca.is_empty() {
             return Err(TlsSetupError::NoCa);
         }
-        let (Some(scratch), Some(buffers)) = (SCRATCH.try_take(), BUFFERS.try_take()) else {
-            return Err(TlsSetupError::Again);
-        };
-        let ca = TrustAnchor::from_pem_or_der(ca, scratch).map_err(|_| TlsSetupError::BadCa)?;
+        let ca = TrustAnchor::from_der(ca).map_err(|_| TlsSetupError::BadCa)?;
+        let buffers = BUFFERS.try_take().ok_or(TlsSetupError::Again)?;
         Ok(Tls { ca, buffers, rng })
     }
 }
@@ -256,7 +251,7 @@ impl Tls {
 pub enum TlsSetupError {
     /// The image has no CA certificate (built without `P1GW_CA`).
     NoCa,
-    /// The baked-in CA is not a PEM or DER X.509 certificate with a P-256 key.
+    /// The baked-in CA is not an X.509 certificate with a P-256 key.
     BadCa,
     /// `Tls::new` was called twice.
     Again,
@@ -266,7 +261,7 @@ impl core::fmt::Display for TlsSetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             TlsSetupError::NoCa => "mqtts:// broker but no CA certificate in this image",
-            TlsSetupError::BadCa => "the CA certificate is not a PEM or DER X.509 certificate with a P-256 key",
+            TlsSetupError::BadCa => "the CA is not an X.509 certificate with a P-256 key",
             TlsSetupError::Again => "TLS set up twice",
         })
     }
