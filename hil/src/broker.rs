@@ -27,12 +27,12 @@ pub fn check_port_free(port: u16) -> anyhow::Result<()> {
         .with_context(|| format!("broker port 127.0.0.1:{port} is already taken by another process"))
 }
 
-fn config(addr: SocketAddr) -> rumqttd::Config {
+fn config(addr: SocketAddr, auth: Option<HashMap<String, String>>) -> rumqttd::Config {
     let connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 10_000,
         max_payload_size: 256 * 1024,
         max_inflight_count: 1000,
-        auth: None,
+        auth,
         external_auth: None,
         dynamic_filters: true,
     };
@@ -59,11 +59,12 @@ fn config(addr: SocketAddr) -> rumqttd::Config {
 
 /// Body of `hil broker`: serves MQTT 3.1.1 on `host`:`port` (loopback unless a rig needs the
 /// broker on its LAN), prints `ready port=P` once it accepts connections, and exits when stdin
-/// reaches end of file.
-pub fn serve(host: std::net::IpAddr, port: u16) -> anyhow::Result<()> {
+/// reaches end of file. With `auth_file` (lines of `user password`), only those users may connect.
+pub fn serve(host: std::net::IpAddr, port: u16, auth_file: Option<&Path>) -> anyhow::Result<()> {
     let listen = SocketAddr::new(host, port);
+    let auth = auth_file.map(crate::credentials::read_auth_file).transpose()?;
     TcpListener::bind(listen).map(drop).with_context(|| format!("broker port {listen} is already taken by another process"))?;
-    let mut broker = rumqttd::Broker::new(config(listen));
+    let mut broker = rumqttd::Broker::new(config(listen, auth));
     std::thread::spawn(move || {
         if let Err(e) = broker.start() {
             eprintln!("hil broker: rumqttd stopped: {e}");
@@ -98,15 +99,24 @@ pub struct BrokerChild {
 }
 
 impl BrokerChild {
-    /// Starts `exe broker --port port` and waits (bounded) for its ready line.
-    pub async fn start(exe: &Path, port: u16, timeout: Duration) -> anyhow::Result<Self> {
-        Self::start_on(exe, "127.0.0.1".parse()?, port, timeout).await
+    /// Starts `exe broker --port port` and waits (bounded) for its ready line. With `auth_file`,
+    /// the broker admits only the users in it.
+    pub async fn start(exe: &Path, port: u16, auth_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        Self::start_with(exe, "127.0.0.1".parse()?, port, auth_file, timeout).await
     }
 
     /// As [`BrokerChild::start`], listening on `host` (a rig's LAN address, or 0.0.0.0).
     pub async fn start_on(exe: &Path, host: std::net::IpAddr, port: u16, timeout: Duration) -> anyhow::Result<Self> {
-        let mut child = Command::new(exe)
-            .args(["broker", "--host", &host.to_string(), "--port", &port.to_string()])
+        Self::start_with(exe, host, port, None, timeout).await
+    }
+
+    async fn start_with(exe: &Path, host: std::net::IpAddr, port: u16, auth_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        let mut command = Command::new(exe);
+        command.args(["broker", "--host", &host.to_string(), "--port", &port.to_string()]);
+        if let Some(f) = auth_file {
+            command.arg("--auth-file").arg(f);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -156,5 +166,42 @@ mod tests {
         assert!(format!("{e:#}").contains(&format!("127.0.0.1:{port} is already taken")), "{e:#}");
         drop(holder);
         check_port_free(port).unwrap();
+    }
+
+    /// The first CONNACK (or connection error) a client with these credentials gets.
+    async fn connack(port: u16, user: &str, password: &str) -> Result<rumqttc::ConnectReturnCode, String> {
+        let mut opts = rumqttc::MqttOptions::new(format!("t-{user}-{password}"), "127.0.0.1", port);
+        opts.set_credentials(user, password);
+        let (_client, mut events) = rumqttc::AsyncClient::new(opts, 8);
+        let first = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match events.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(a))) => return Ok(a.code),
+                    Ok(_) => {}
+                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => return Ok(code),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        });
+        first.await.map_err(|_| "no CONNACK within 10 s".to_string())?
+    }
+
+    #[tokio::test]
+    async fn with_an_auth_file_only_its_users_get_in() {
+        let port = free_port().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let users = HashMap::from([("device".to_string(), "s3cret".to_string())]);
+        let mut broker = rumqttd::Broker::new(config(addr, Some(users)));
+        std::thread::spawn(move || broker.start());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "broker did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(connack(port, "device", "s3cret").await, Ok(rumqttc::ConnectReturnCode::Success));
+        let wrong = connack(port, "device", "guess").await;
+        assert_ne!(wrong, Ok(rumqttc::ConnectReturnCode::Success), "a wrong password is refused: {wrong:?}");
+        let stranger = connack(port, "someone", "s3cret").await;
+        assert_ne!(stranger, Ok(rumqttc::ConnectReturnCode::Success), "an unknown user is refused: {stranger:?}");
     }
 }

@@ -33,13 +33,20 @@ pub struct Capture {
 
 impl Capture {
     /// Connects to 127.0.0.1:`port` and forwards every message to `out`.
-    pub fn start(port: u16, client_id: &str, out: mpsc::UnboundedSender<Message>) -> Capture {
-        Capture::start_host("127.0.0.1", port, client_id, out)
+    pub fn start(port: u16, client_id: &str, login: Option<(&str, &str)>, out: mpsc::UnboundedSender<Message>) -> Capture {
+        Capture::start_login("127.0.0.1", port, client_id, login, out)
     }
 
     /// As [`Capture::start`], for a broker elsewhere (a rig's external broker).
     pub fn start_host(host: &str, port: u16, client_id: &str, out: mpsc::UnboundedSender<Message>) -> Capture {
+        Capture::start_login(host, port, client_id, None, out)
+    }
+
+    fn start_login(host: &str, port: u16, client_id: &str, login: Option<(&str, &str)>, out: mpsc::UnboundedSender<Message>) -> Capture {
         let mut opts = MqttOptions::new(client_id, host, port);
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_clean_session(true);
         opts.set_max_packet_size(1024 * 1024, 64 * 1024);

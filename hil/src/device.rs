@@ -26,6 +26,8 @@ pub struct DeviceArgs {
     pub supply: Option<simulator::power::SupplyKind>,
     pub time_scale: f64,
     pub config: Option<PathBuf>,
+    /// MQTT user name and the file holding the password.
+    pub login: Option<(String, PathBuf)>,
 }
 
 impl DeviceArgs {
@@ -52,6 +54,9 @@ impl DeviceArgs {
         if let Some(c) = &self.config {
             v.push("--config".into());
             v.push(c.display().to_string());
+        }
+        if let Some((user, file)) = &self.login {
+            v.extend(["--username".into(), user.clone(), "--password-file".into(), file.display().to_string()]);
         }
         v
     }
@@ -227,6 +232,7 @@ mod tests {
             supply: None,
             time_scale: 1.0,
             config: None,
+            login: None,
         };
         // /bin/sh rejects our flags; it must still end up as Exited with its stderr captured.
         let mut d = Device::spawn(&args, tx).unwrap();

@@ -143,6 +143,9 @@ pub fn check(x: &Expect, o: &Observer, l: &Ledger, f: &RunFacts, fig: &Figures) 
     for h in &o.forbidden_hits {
         fails.push(format!("forbidden console text: {h}"));
     }
+    for l in &o.leaks {
+        fails.push(format!("credential leak: {l}"));
+    }
     for (i, seen) in o.required_seen.iter().enumerate() {
         if !seen {
             fails.push(format!("console never showed `{}`", o.require[i]));

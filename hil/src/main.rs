@@ -3,6 +3,7 @@
 //! reports. `cargo hil` with no arguments runs the default suite against the virtual device.
 
 mod broker;
+mod credentials;
 mod capture;
 mod console;
 mod device;
@@ -59,6 +60,9 @@ enum Command {
         port: u16,
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Admit only the users in this file (`user password` per line).
+        #[arg(long)]
+        auth_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -139,7 +143,7 @@ fn main() -> ExitCode {
         Command::Record(c) => c.run().map(|()| ExitCode::SUCCESS),
         Command::Selftest(c) => c.run(),
         Command::Run(c) => c.run(),
-        Command::Broker { port, host } => broker::serve(host, port).map(|()| ExitCode::SUCCESS),
+        Command::Broker { port, host, auth_file } => broker::serve(host, port, auth_file.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -176,6 +176,10 @@ pub struct Observer {
     pub first_state: Option<serde_json::Value>,
     pub last_state: Option<serde_json::Value>,
     last_delivered_idx: Option<usize>,
+    /// Credentials that must not appear in console lines or MQTT messages.
+    pub secrets: Vec<crate::credentials::Secret>,
+    /// Where they did appear (never the text itself).
+    pub leaks: Vec<String>,
 }
 
 const RECENT: usize = 40;
@@ -217,6 +221,19 @@ impl Observer {
             first_state: None,
             last_state: None,
             last_delivered_idx: None,
+            secrets: Vec::new(),
+            leaks: Vec::new(),
+        }
+    }
+
+    fn check_secrets(&mut self, what: impl FnOnce() -> String, text: &str) {
+        if self.secrets.is_empty() || self.leaks.len() >= KEEP {
+            return;
+        }
+        let labels: Vec<&str> = crate::credentials::leaked(&self.secrets, text).collect();
+        if !labels.is_empty() {
+            let what = what();
+            self.leaks.extend(labels.into_iter().map(|l| format!("{l} appears in {what}")));
         }
     }
 
@@ -230,6 +247,8 @@ impl Observer {
 
     pub fn line(&mut self, l: &Line) {
         self.console_lines += 1;
+        let n = self.console_lines;
+        self.check_secrets(|| format!("console line {n}"), &l.text);
         self.remember(&l.text);
         let lower = l.text.to_ascii_lowercase();
         for f in &self.forbid {
@@ -271,6 +290,8 @@ impl Observer {
         let rel = m.topic.strip_prefix(&self.root).unwrap_or(&m.topic).to_string();
         *self.topics.entry(m.topic.clone()).or_default() += 1;
         let text = String::from_utf8_lossy(&m.payload).into_owned();
+        let topic_leaks = crate::credentials::leaked(&self.secrets, &m.topic).next().is_some();
+        self.check_secrets(|| if topic_leaks { "an MQTT topic".to_string() } else { format!("an MQTT message on {}", m.topic) }, &format!("{} {text}", m.topic));
         if self.recent_msgs.len() == RECENT {
             self.recent_msgs.pop_front();
         }
@@ -385,7 +406,7 @@ impl Observer {
         if self.recent_msgs.is_empty() {
             s.push_str("  (none)\n");
         }
-        s
+        crate::credentials::redact(&self.secrets, s)
     }
 }
 

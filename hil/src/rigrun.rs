@@ -70,7 +70,7 @@ pub fn run(rig: Rig, ports: Resolved, console: mpsc::UnboundedReceiver<Line>, di
         let console = console.clone();
         rt.block_on(attempt(sc, &rig, &ports, console, &hil_exe, &snapshot_dir))
     });
-    crate::runner::run_suite("rig", &dir, runnable, opts, exec)
+    crate::runner::run_suite("rig", &dir, runnable, opts, exec, &[])
 }
 
 async fn attempt(sc: &Loaded, rig: &Rig, ports: &Resolved, console: Arc<Mutex<mpsc::UnboundedReceiver<Line>>>, hil_exe: &Path, snapshot_dir: &Path) -> Attempt {
@@ -111,6 +111,7 @@ async fn attempt(sc: &Loaded, rig: &Rig, ports: &Resolved, console: Arc<Mutex<mp
         snapshot_dir: snapshot_dir.to_path_buf(),
         sabotage: None,
         progress: true,
+        login: None,
     };
     sim::finish(&scenario, &env, &w, facts, t0.elapsed())
 }

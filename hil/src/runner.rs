@@ -45,10 +45,12 @@ pub fn sim(opts: &SuiteOpts, device: Option<&Path>) -> anyhow::Result<ExitCode> 
         snapshot_dir: workspace().join("hil/snapshots"),
         sabotage: None,
         progress: true,
+        login: Some(sim::Login::generate(&workspace().join("target/hil/work"))?),
     };
+    let secrets = env.login.as_ref().map(|l| l.credentials.secrets()).unwrap_or_default();
     let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?);
     let exec: Exec = Arc::new(move |sc, attempt| rt.block_on(sim::run(sc, &env, attempt)));
-    run_suite("sim", &dir, scenarios, opts, exec)
+    run_suite("sim", &dir, scenarios, opts, exec, &secrets)
 }
 
 /// Builds the virtual device with the cargo that runs us, into the same target directory.
@@ -77,7 +79,8 @@ fn build_device() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `scenarios` as libtest trials and reports.
-pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOpts, exec: Exec) -> anyhow::Result<ExitCode> {
+/// `secrets` (the run's broker credentials) must not appear in the reports; if one does, the run fails.
+pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOpts, exec: Exec, secrets: &[crate::credentials::Secret]) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
     let qpath = opts.quarantine.clone().unwrap_or_else(|| dir.join("quarantine.toml"));
     let quarantine = crate::quarantine::load(&qpath, &names)?;
@@ -162,6 +165,16 @@ pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOp
     let html = opts.html.clone().unwrap_or_else(|| workspace().join("target/hil/report.html"));
     report::write_html(&html, &format!("cargo hil {suite}"), &records, &summary)?;
     println!("HTML report: {}", html.display());
+    let mut reports: Vec<&Path> = vec![&html];
+    reports.extend(opts.junit.as_deref());
+    if let Err(e) = crate::credentials::check_files(secrets, &reports) {
+        eprintln!("error: credential leak: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let leaked_in_run = records.iter().any(|r| r.attempts.iter().any(|a| a.failures.iter().any(|f| f.starts_with("credential leak"))));
+    if !secrets.is_empty() && !leaked_in_run {
+        println!("credentials: the run's broker user names and passwords appear in no console line, MQTT message, snapshot or report");
+    }
     Ok(conclusion.exit_code())
 }
 

@@ -84,6 +84,7 @@ impl SelftestCmd {
             snapshot_dir: crate::workspace().join("target/hil/selftest/snapshots"),
             sabotage: None,
             progress: false,
+            login: None,
         };
         let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?);
         let mut trials = Vec::new();

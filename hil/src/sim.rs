@@ -45,6 +45,25 @@ pub struct Env {
     /// Sabotage for harness self-tests.
     pub sabotage: Option<Sabotage>,
     pub progress: bool,
+    /// Broker credentials for this run (the broker then requires them), with their files.
+    pub login: Option<Login>,
+}
+
+/// The run's broker credentials and where they are written.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub credentials: crate::credentials::Credentials,
+    pub broker_auth_file: PathBuf,
+    pub device_password_file: PathBuf,
+}
+
+impl Login {
+    /// Fresh credentials, written (0600) into `dir`.
+    pub fn generate(dir: &Path) -> anyhow::Result<Login> {
+        let credentials = crate::credentials::Credentials::generate()?;
+        let (broker_auth_file, device_password_file) = credentials.write_files(dir, "login")?;
+        Ok(Login { credentials, broker_auth_file, device_password_file })
+    }
 }
 
 /// Ways the harness's own robustness is tested (`cargo hil selftest`).
@@ -217,6 +236,9 @@ pub async fn run(sc: &Loaded, env: &Env, attempt: u32) -> Attempt {
         meter_done: None,
         slot_of: Vec::new(),
     }));
+    if let Some(l) = &env.login {
+        world.lock().unwrap_or_else(|p| p.into_inner()).obs.secrets = l.credentials.secrets();
+    }
     let mut facts = RunFacts::default();
     let timeout = sc.wall_timeout();
     let result = tokio::time::timeout(timeout, body(sc, env, attempt, &device_id, world.clone(), &mut facts)).await;
@@ -270,7 +292,12 @@ pub(crate) fn finish(sc: &Loaded, env: &Env, w: &World, facts: RunFacts, wall: D
             // (the reconnect after the outage); the expectations check the accounting instead.
             s.expect.delivery != Some(crate::scenario::Delivery::Accounted),
         );
-        if let Err(e) = compare_snapshot(&env.snapshot_dir, sc.snapshot_name(), &snap) {
+        let text = serde_json::to_string(&snap).unwrap_or_default();
+        let leak = crate::credentials::leaked(&w.obs.secrets, &text).next();
+        if let Some(label) = leak {
+            // Not compared: a mismatch would write the secret into a `.snap.new`.
+            failures.push(format!("credential leak: {label} appears in the snapshot"));
+        } else if let Err(e) = compare_snapshot(&env.snapshot_dir, sc.snapshot_name(), &snap) {
             failures.push(e);
         }
     }
@@ -324,11 +351,13 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
         Some(Sabotage::BrokerPortTaken) => Some(std::net::TcpListener::bind(("127.0.0.1", broker_port))?),
         None => None,
     };
-    let mut broker = BrokerChild::start(&env.hil_exe, broker_port, Duration::from_secs(10)).await?;
+    let auth_file = env.login.as_ref().map(|l| l.broker_auth_file.as_path());
+    let mut broker = BrokerChild::start(&env.hil_exe, broker_port, auth_file, Duration::from_secs(10)).await?;
     let proxy = crate::proxy::Proxy::start(0, broker_port).await?;
 
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
-    let capture = Capture::start(broker_port, &format!("hil-capture-{}-{attempt}", sc.name), msg_tx);
+    let capture_login = env.login.as_ref().map(|l| (l.credentials.capture_user.as_str(), l.credentials.capture_password()));
+    let capture = Capture::start(broker_port, &format!("hil-capture-{}-{attempt}", sc.name), capture_login, msg_tx);
     capture.wait_subscribed(0, Duration::from_secs(10)).await?;
 
     // The serial line: a pty pair; the device opens the slave by path.
@@ -346,6 +375,7 @@ async fn body(sc: &Loaded, env: &Env, attempt: u32, device_id: &str, world: Arc<
         supply: s.device.supply,
         time_scale: s.speed,
         config,
+        login: env.login.as_ref().map(|l| (l.credentials.device_user.clone(), l.device_password_file.clone())),
     };
     let (line_tx, mut line_rx) = mpsc::unbounded_channel();
     let mut device = Device::spawn(&args, line_tx)?;
@@ -549,7 +579,7 @@ async fn act(
             tokio::time::sleep(Duration::from_millis(50)).await;
             let seen = capture.subscriptions();
             broker.stop().await;
-            *broker = BrokerChild::start(&env.hil_exe, broker_port, Duration::from_secs(10)).await?;
+            *broker = BrokerChild::start(&env.hil_exe, broker_port, env.login.as_ref().map(|l| l.broker_auth_file.as_path()), Duration::from_secs(10)).await?;
             capture.wait_subscribed(seen, Duration::from_secs(10)).await?;
             proxy.up();
             Ok(())
