@@ -3,6 +3,7 @@
 use dsmr::reading::{MonthlyPeak, Peak, PowerFailure, TextMessage};
 use dsmr::{Dst, Fixed, Framer, MBusDevice, MBusValue, MBusValueKind, Quantity, Reading, Telegram, Timestamp, Unit};
 use proptest::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A small deterministic generator so one proptest seed builds a whole reading.
 struct Gen(u64);
@@ -194,7 +195,21 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..3000), chunk in 1usize..64) {
+    fn any_split_of_a_fixture_gives_the_same_events(idx in any::<prop::sample::Index>(), cuts in proptest::collection::vec(1usize..300, 0..20)) {
+        let files = fixtures();
+        let bytes = &files[idx.index(files.len())];
+        let whole = events(bytes, &[usize::MAX]);
+        let split = events(bytes, &cuts);
+        prop_assert_eq!(whole, split);
+    }
+}
+
+/// Random bytes, fed in random chunks to the framer, the parser and the decoder: none panics.
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let tried = AtomicUsize::new(0);
+    proptest!(ProptestConfig::with_cases(512), |(bytes in proptest::collection::vec(any::<u8>(), 0..3000), chunk in 1usize..64)| {
+        tried.fetch_add(1, Ordering::Relaxed);
         let mut f = Framer::<1024>::new();
         for piece in bytes.chunks(chunk) {
             let mut rest = piece;
@@ -219,10 +234,16 @@ proptest! {
                 }
             }
         }
-    }
+    });
+    hostile_inputs("meter bytes", tried.into_inner(), "dsmr properties::arbitrary_bytes_never_panic");
+}
 
-    #[test]
-    fn mutated_fixtures_never_panic(idx in any::<prop::sample::Index>(), edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+/// Fixtures with up to 7 bytes overwritten: framing and decoding them never panics.
+#[test]
+fn mutated_fixtures_never_panic() {
+    let tried = AtomicUsize::new(0);
+    proptest!(ProptestConfig::with_cases(512), |(idx in any::<prop::sample::Index>(), edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8))| {
+        tried.fetch_add(1, Ordering::Relaxed);
         let files = fixtures();
         let mut bytes = files[idx.index(files.len())].clone();
         for (at, b) in edits {
@@ -241,15 +262,16 @@ proptest! {
         if let Ok(t) = Telegram::parse_with(&bytes, None) {
             let _ = Reading::decode(&t);
         }
-    }
+    });
+    hostile_inputs("meter bytes", tried.into_inner(), "dsmr properties::mutated_fixtures_never_panic");
+}
 
-    #[test]
-    fn any_split_of_a_fixture_gives_the_same_events(idx in any::<prop::sample::Index>(), cuts in proptest::collection::vec(1usize..300, 0..20)) {
-        let files = fixtures();
-        let bytes = &files[idx.index(files.len())];
-        let whole = events(bytes, &[usize::MAX]);
-        let split = events(bytes, &cuts);
-        prop_assert_eq!(whole, split);
+/// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+fn hostile_inputs(category: &str, count: usize, test: &str) {
+    if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+        writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
     }
 }
 
@@ -353,6 +375,7 @@ fn framer_reports_each_problem_distinctly_and_counts_it() {
     );
     let s = f.stats();
     assert_eq!((s.telegrams, s.truncated, s.crc_mismatch, s.malformed, s.oversize, s.garbage_bytes), (2, 1, 1, 1, 1, 7));
+    hostile_inputs("meter bytes", seen.iter().filter(|e| e.is_err()).count(), "dsmr properties::framer_reports_each_problem_distinctly_and_counts_it");
 }
 
 #[test]
