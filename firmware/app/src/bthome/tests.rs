@@ -206,6 +206,11 @@ fn encrypted_advertisement_layout() {
 
 #[test]
 fn wrong_key_or_address_is_rejected() {
+    let tried = core::cell::Cell::new(0);
+    let decode = |address: [u8; 6], ad: &[u8], key: Option<&BindKey>| {
+        tried.set(tried.get() + 1);
+        decode(address, ad, key)
+    };
     let mut cfg = Config::new(ADDR);
     cfg.bind_key = Some(KEY);
     let adv = Encoder::new(&cfg).unwrap().encode(&full()).unwrap();
@@ -219,6 +224,7 @@ fn wrong_key_or_address_is_rejected() {
     let mut tampered = adv.as_bytes().to_vec();
     tampered[9] ^= 0x80;
     assert_eq!(decode(ADDR, &tampered, Some(&KEY)), Err(DecodeError::Authentication));
+    hostile_inputs("BLE/TLS inputs", tried.get(), "firmware-app bthome::tests::wrong_key_or_address_is_rejected");
 }
 
 #[test]
@@ -396,6 +402,11 @@ fn key_and_name_parsing() {
 
 #[test]
 fn decode_refuses_malformed_input() {
+    let tried = core::cell::Cell::new(0);
+    let decode = |address: [u8; 6], ad: &[u8], key: Option<&BindKey>| {
+        tried.set(tried.get() + 1);
+        decode(address, ad, key)
+    };
     assert_eq!(decode(ADDR, &[0x05, 0x16, 0xD2], None), Err(DecodeError::Malformed));
     assert_eq!(decode(ADDR, &[0x02, 0x01, 0x06], None), Err(DecodeError::NoServiceData));
     assert_eq!(decode(ADDR, &[0x04, 0x16, 0xD2, 0xFC, 0x20], None), Err(DecodeError::NotVersion2));
@@ -406,4 +417,14 @@ fn decode_refuses_malformed_input() {
         Err(DecodeError::TooMany(0x01))
     );
     assert_eq!(decode(ADDR, &[0x04, 0x16, 0xD2, 0xFC, 0x41], Some(&KEY)), Err(DecodeError::Truncated));
+    hostile_inputs("BLE/TLS inputs", tried.get(), "firmware-app bthome::tests::decode_refuses_malformed_input");
+}
+
+/// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+fn hostile_inputs(category: &str, count: usize, test: &str) {
+    if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+        writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+    }
 }

@@ -73,7 +73,9 @@ fn broker_packets_decode() {
 fn decode_never_panics_on_garbage() {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut buf = [0u8; 64];
+    let mut tried = 0;
     for _ in 0..200_000 {
+        tried += 1;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -86,4 +88,5 @@ fn decode_never_panics_on_garbage() {
             _ => {}
         }
     }
+    crate::hostile_inputs("MQTT input to the device", tried, "firmware-app it::codec::decode_never_panics_on_garbage");
 }

@@ -36,6 +36,11 @@ fn defaults_plus_required_fields_validate() {
 
 #[test]
 fn each_bad_field_is_named() {
+    let tried = std::cell::Cell::new(0);
+    let bad = |key: &str, value: &str, field: Field, problem: Problem| {
+        tried.set(tried.get() + 1);
+        bad(key, value, field, problem)
+    };
     bad("wifi_password", "short", Field::WifiPassword, Problem::TooShort(8));
     bad("wifi_ssid", &"s".repeat(33), Field::WifiSsid, Problem::TooLong(32));
     bad("broker", "http://x", Field::Broker, Problem::BadScheme);
@@ -62,8 +67,11 @@ fn each_bad_field_is_named() {
     let mut c = base();
     c.set("policy", "deadband").unwrap();
     c.set("min_interval_ms", "70000").unwrap();
+    tried.set(tried.get() + 1);
     assert_eq!(c.validate(true), Err(ConfigError { field: Field::MaxIntervalMs, problem: Problem::LessThan(Field::MinIntervalMs) }));
+    tried.set(tried.get() + 1);
     assert_eq!(base().set("no_such_key", "1"), Err(SetError::UnknownKey));
+    crate::hostile_inputs("device config file", tried.get(), "firmware-app it::config::each_bad_field_is_named");
 }
 
 #[test]
