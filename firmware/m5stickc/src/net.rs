@@ -116,14 +116,17 @@ pub fn set_tx_power_dbm(dbm: i8) {
     TX_POWER_DBM.store(dbm, Ordering::Relaxed);
 }
 
-/// Applies a TX power request not yet applied. The driver takes 0.25 dBm steps in 8..=84
-/// (2..21 dBm).
+/// The highest TX power applied, dBm: esp-radio reports association failures on some boards
+/// above about 16 dBm, and a gateway that cannot associate is worse than a weaker signal.
+const TX_DBM_MAX: i8 = 16;
+
+/// Applies a TX power request not yet applied. The driver takes 0.25 dBm steps, 2 dBm at least.
 fn apply_tx_power(controller: &mut WifiController<'static>, applied: &mut i8) {
     let dbm = TX_POWER_DBM.load(Ordering::Relaxed);
     if dbm == i8::MIN || dbm == *applied {
         return;
     }
-    let quarter_dbm = dbm.clamp(2, 21).saturating_mul(4);
+    let quarter_dbm = dbm.clamp(2, TX_DBM_MAX).saturating_mul(4);
     match controller.set_max_tx_power(quarter_dbm) {
         Ok(()) => *applied = dbm,
         Err(e) => {
