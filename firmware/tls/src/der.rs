@@ -119,6 +119,7 @@ mod tests {
 
     #[test]
     fn malformed_is_none_not_panic() {
+        let mut tried = 0;
         for bad in [
             &[][..],
             &[0x30],
@@ -130,6 +131,8 @@ mod tests {
             &[0x30, 0x82, 0xff, 0xff, 0x00],    // length past the end
         ] {
             assert!(Reader::new(bad).any().is_none(), "{bad:x?}");
+            tried += 1;
         }
+        crate::hostile_inputs("BLE/TLS inputs", tried, "firmware-tls der::tests::malformed_is_none_not_panic");
     }
 }

@@ -72,6 +72,7 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         let mut out = [0u8; 4];
+        let mut tried = 0;
         for bad in [
             &b"no block"[..],
             b"-----BEGIN CERTIFICATE-----\nTWFu\n",
@@ -81,6 +82,8 @@ mod tests {
             b"-----BEGIN CERTIFICATE-----\nTWFuTWFuTWFu\n-----END CERTIFICATE-----",
         ] {
             assert_eq!(pem_to_der(bad, &mut out), Err(Error::BadCa));
+            tried += 1;
         }
+        crate::hostile_inputs("BLE/TLS inputs", tried, "firmware-tls pem::tests::rejects_malformed");
     }
 }

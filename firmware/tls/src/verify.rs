@@ -276,5 +276,6 @@ mod tests {
             tried += 1;
         }
         assert!(tried > 600, "{tried}");
+        crate::hostile_inputs("BLE/TLS inputs", tried as usize, "firmware-tls verify::tests::mangled_certificates_never_panic_or_pass");
     }
 }

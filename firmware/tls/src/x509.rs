@@ -437,6 +437,7 @@ mod tests {
 
     #[test]
     fn bad_times_are_rejected() {
+        let mut tried = 0;
         for (tag, s) in [
             (der::UTC_TIME, "261125171746"),
             (der::UTC_TIME, "2611251717Z"),
@@ -447,7 +448,9 @@ mod tests {
             (der::OCTET_STRING, "261125171746Z"),
         ] {
             assert_eq!(time(tag, s), None, "{s}");
+            tried += 1;
         }
+        crate::hostile_inputs("BLE/TLS inputs", tried, "firmware-tls x509::tests::bad_times_are_rejected");
     }
 
     #[test]
