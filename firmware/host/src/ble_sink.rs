@@ -230,6 +230,7 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_is_wrong() {
+        let mut tried = 0;
         for (url, needle) in [
             ("tcp://127.0.0.1:9", "must start with udp://"),
             ("udp://", "expected udp://HOST:PORT"),
@@ -240,7 +241,9 @@ mod tests {
         ] {
             let err = BleSink::open(url).expect_err(url).to_string();
             assert!(err.contains(needle) && err.contains(url), "{url}: {err}");
+            tried += 1;
         }
+        hostile_inputs("BLE/TLS inputs", tried, "firmware-host ble_sink::tests::bad_urls_say_what_is_wrong");
     }
 
     #[test]
@@ -251,5 +254,14 @@ mod tests {
         assert!(sink.send(ADDR, &[0; 31]).is_ok());
         assert!(matches!(parse_datagram(&[1, 2, 3, 4, 5]), Err(BleSinkError::Short { len: 5 })));
         assert!(matches!(parse_datagram(&[0; 38]), Err(BleSinkError::TooLong { len: 32 })));
+    }
+
+    /// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+    fn hostile_inputs(category: &str, count: usize, test: &str) {
+        if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+            writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+        }
     }
 }

@@ -190,8 +190,10 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     assert!(per_round > 0, "discovery on connect");
-    sub.client.publish("homeassistant/status", rumqttc::QoS::AtMostOnce, false, vec![0xFFu8; 5000]).unwrap();
-    sub.client.publish("homeassistant/status", rumqttc::QoS::AtMostOnce, false, "garbage").unwrap();
+    let hostile: [Vec<u8>; 2] = [vec![0xFFu8; 5000], b"garbage".to_vec()];
+    for payload in &hostile {
+        sub.client.publish("homeassistant/status", rumqttc::QoS::AtMostOnce, false, payload.clone()).unwrap();
+    }
     thread::sleep(Duration::from_millis(400));
     sub.client.publish("homeassistant/status", rumqttc::QoS::AtLeastOnce, false, "online").unwrap();
     sub.collect_until(Duration::from_secs(10), |m| discovery(m) >= before + per_round, &mut msgs);
@@ -206,7 +208,8 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
     // once per 5 s of device time), and readings keep flowing.
     let rounds = |m: &[Msg]| discovery(m) / per_round;
     let before_flood = rounds(&msgs);
-    for _ in 0..500 {
+    const FLOOD: usize = 500;
+    for _ in 0..FLOOD {
         sub.client.publish("homeassistant/status", rumqttc::QoS::AtMostOnce, false, "online").unwrap();
     }
     let (bytes, e) = meter.next();
@@ -219,7 +222,7 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
         msgs.push(m);
     }
     let flood_rounds = rounds(&msgs) - before_flood;
-    assert!((1..=3).contains(&flood_rounds), "500 birth messages gave {flood_rounds} discovery rounds");
+    assert!((1..=3).contains(&flood_rounds), "{FLOOD} birth messages gave {flood_rounds} discovery rounds");
 
     // Per-field topics carry the same values as the state document.
     let last_state = states(&msgs).last().cloned().unwrap();
@@ -238,6 +241,7 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
     let console = dev.lines().join("\n");
     assert!(!console.contains(SECRET), "password on the console");
     assert!(msgs.iter().all(|m| !String::from_utf8_lossy(&m.payload).contains(SECRET)), "password in a payload");
+    crate::hostile_inputs("MQTT input to the device", hostile.len() + FLOOD, "firmware-host it::chain::raw_telegrams_wifi_drop_and_ha_birth");
 }
 
 /// Interop: the same chain against mosquitto (Debian package), started on a free loopback port.
