@@ -227,6 +227,12 @@ mod tests {
 
     #[test]
     fn bad_telegrams_yield_error_objects_and_count_as_failures() {
+        let failed = std::cell::Cell::new(0);
+        let decode = |name: &str, bytes: &[u8], args: &DecodeArgs| {
+            let (s, out) = decode(name, bytes, args);
+            failed.set(failed.get() + s.failed);
+            (s, out)
+        };
         let (s, out) = decode("crc", &fixture("dsmrreader-dsmr-reader__error__TestDataloggerCrcError.txt"), &args());
         assert_eq!(s, Summary { decoded: 0, failed: 1 });
         assert_eq!(out[0]["error"], "crc_mismatch");
@@ -241,6 +247,7 @@ mod tests {
         let (s, out) = decode("empty", b"no telegram here", &args());
         assert_eq!(s, Summary { decoded: 0, failed: 1 });
         assert_eq!(out[0]["error"], "no_telegram");
+        crate::hostile_inputs("meter bytes", failed.get(), "simulator decode::tests::bad_telegrams_yield_error_objects_and_count_as_failures");
     }
 
     #[test]

@@ -18,3 +18,13 @@ pub use faults::{FaultCounts, FaultKind, FaultPlan, FaultRule};
 pub use meter::{Meter, Sent, Telegram};
 pub use run::{DataRequest, RunOptions, RunSummary, Speed, run};
 pub use profile::Profile;
+
+/// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+#[cfg(test)]
+pub(crate) fn hostile_inputs(category: &str, count: usize, test: &str) {
+    if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+        writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+    }
+}

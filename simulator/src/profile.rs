@@ -904,6 +904,11 @@ weekend_low = true
 
     #[test]
     fn errors_name_file_line_and_field() {
+        let tried = std::cell::Cell::new(0);
+        let bad = |text: &str| {
+            tried.set(tried.get() + 1);
+            bad(text)
+        };
         let text = format!("{GOOD_HEAD}[[object]]\nobis = \"1-0:1.8.1\"\nsource = \"energy_import_t1\"\nformat = \"F9(3,4)\"\nunit = \"kWh\"\n");
         assert_eq!(bad(&text), "t.toml:21:10: field `object[0].format`: `F9(3,4)` is not F<n>(<d>,<d>) or I<n>");
         let text = format!("{GOOD_HEAD}[[object]]\nobis = \"1-0:1.8.1\"\nsource = \"voltage_l2\"\nformat = \"F4(1,1)\"\nunit = \"V\"\n");
@@ -914,5 +919,6 @@ weekend_low = true
         assert!(bad(&format!("{text}[[object]]\nobis=\"0-0:1.0.0\"\nsource=\"timestamp\"\n")).starts_with("t.toml:4:7: field `crc`"));
         let text = format!("{GOOD_HEAD}[[object]]\nobis = \"1-0:1.8\"\nvalue = \"1\"\n");
         assert!(bad(&text).starts_with("t.toml:19:8: field `object[0].obis`"), "{}", bad(&text));
+        crate::hostile_inputs("simulator profiles", tried.get(), "simulator profile::tests::errors_name_file_line_and_field");
     }
 }

@@ -123,13 +123,17 @@ fn a_malformed_profile_error_names_file_line_and_field() {
     let bad = text.replacen("format = \"F5(3,3)\", unit = \"kW\"", "format = \"F5(3,3)\", unit = \"kWh\"", 1);
     let path = dir.join("bad.toml");
     std::fs::write(&path, bad).expect("write");
+    let mut tried = 0;
     let out = p1sim().args(["run", "--stdout", "--count", "1", "--profile", path.to_str().expect("utf8")]).output().expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let line_no = text.lines().position(|l| l.contains("1-0:1.7.0")).expect("line") + 1;
     assert!(err.contains(&format!("bad.toml:{line_no}:")) && err.contains("field `object[8].unit`") && err.contains("`kWh` is not a unit"), "{err}");
+    tried += 1;
     let out = p1sim().args(["run", "--stdout", "--count", "1", "--profile", "no-such-meter"]).output().expect("run");
     assert!(String::from_utf8_lossy(&out.stderr).contains("built-in profiles: iskra-am550-td2"));
+    tried += 1;
+    crate::hostile_inputs("simulator profiles", tried, "simulator it::cli::a_malformed_profile_error_names_file_line_and_field");
 }
 
 #[test]

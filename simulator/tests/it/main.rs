@@ -13,3 +13,12 @@ mod faults;
 mod pty;
 mod cli;
 mod replay;
+
+/// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+fn hostile_inputs(category: &str, count: usize, test: &str) {
+    if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+        writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+    }
+}
