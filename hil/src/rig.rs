@@ -447,11 +447,17 @@ mod tests {
 
     #[test]
     fn an_absent_board_fails_naming_what_is_there() {
+        let tried = std::cell::Cell::new(0);
+        let resolve = |listed: &[Listed], console: &str, meter: &str| {
+            tried.set(tried.get() + 1);
+            resolve(listed, console, meter)
+        };
         let e = resolve(&listed(), "NOPE", "A10K3XYZ").unwrap_err().to_string();
         assert!(e.contains("console port with USB serial `NOPE` is not connected"), "{e}");
         assert!(e.contains("/dev/ttyUSB0 (serial 5D52F0A5E2)"), "{e}");
         let e = resolve(&[], "X", "Y").unwrap_err().to_string();
         assert!(e.contains("no serial ports"), "{e}");
+        hostile_inputs("harness faults", tried.get(), "hil rig::tests::an_absent_board_fails_naming_what_is_there");
     }
 
     #[test]
@@ -480,6 +486,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hil-rig-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.toml");
+        let mut tried = 0;
         for (from, to, field) in [
             ("data_request = \"cts\"", "data_request = \"rts\"", "meter.data_request"),
             ("chip = \"esp32\"", "chip = \"esp8266\"", "firmware.chip"),
@@ -491,8 +498,10 @@ mod tests {
             let e = Rig::load(&bad).unwrap_err().to_string();
             let line = text.lines().position(|l| l.trim_start().starts_with(from)).unwrap() + 1;
             assert!(e.contains(&format!("bad.toml:{line}:")) && e.contains(field), "{e}");
+            tried += 1;
         }
         std::fs::remove_dir_all(&dir).unwrap();
+        hostile_inputs("rig files", tried, "hil rig::tests::bad_rig_fields_are_named_with_their_line");
     }
 
     #[test]
@@ -514,6 +523,11 @@ mod tests {
 
     #[test]
     fn flashing_a_missing_tool_or_a_hung_one_fails_in_time() {
+        let tried = std::cell::Cell::new(0);
+        let run_bounded = |program: &str, args: &[String], limit: Duration| {
+            tried.set(tried.get() + 1);
+            run_bounded(program, args, limit)
+        };
         let e = run_bounded("/nonexistent/espflash", &[], Duration::from_secs(5)).unwrap_err();
         assert!(format!("{e:#}").contains("is it installed"), "{e:#}");
         let t0 = Instant::now();
@@ -522,5 +536,15 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(5));
         let e = run_bounded("sh", &["-c".into(), "echo flash failed; exit 3".into()], Duration::from_secs(5)).unwrap_err();
         assert!(e.to_string().contains("flash failed"), "{e}");
+        hostile_inputs("harness faults", tried.get(), "hil rig::tests::flashing_a_missing_tool_or_a_hung_one_fails_in_time");
+    }
+
+    /// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+    fn hostile_inputs(category: &str, count: usize, test: &str) {
+        if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+            writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+        }
     }
 }

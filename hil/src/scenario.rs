@@ -625,6 +625,11 @@ soc_min = 50.0
 
     #[test]
     fn each_bad_field_is_named_with_its_line() {
+        let tried = std::cell::Cell::new(0);
+        let fails = |text: &str, line: usize, field: &str, msg: &str| {
+            tried.set(tried.get() + 1);
+            fails(text, line, field, msg)
+        };
         fails(&GOOD.replace("kind = \"crc\"", "kind = \"crcc\""), 9, "faults[0].kind", "unknown fault kind `crcc`");
         fails(&GOOD.replace("do = \"wifi_down\"", "do = \"wifi_off\""), 16, "events[0].do", "unknown variant `wifi_off`");
         fails(&GOOD.replace("duration = \"24h\"", "duration = \"24\""), 5, "duration", "missing unit");
@@ -638,5 +643,15 @@ soc_min = 50.0
         fails(&GOOD.replace("do = \"wifi_down\"", "do = \"broker_restart\""), 17, "events[0].for", "cannot be undone");
         fails(&GOOD.replace("count = 3", "count = 3\nevery_x = 1"), 13, "faults[0].every_x", "unknown field `every_x`");
         fails(&GOOD.replace("count = 3", "count = 3\nparams = { byts = 3 }"), 13, "faults[0].params.byts", "unknown fault parameter");
+        hostile_inputs("scenario files", tried.get(), "hil scenario::tests::each_bad_field_is_named_with_its_line");
+    }
+
+    /// Appends `category<TAB>count<TAB>test` to `$HOSTILE_INPUTS_LOG` (ci/checks/92-hostile-inputs.sh).
+    fn hostile_inputs(category: &str, count: usize, test: &str) {
+        if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
+            writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+        }
     }
 }
