@@ -335,6 +335,7 @@ impl Connector for TcpConnector {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            now_is_lower_bound: false,
             max_fragment_length: None,
         };
         settings.buffers.connect(s, &options, rand_core::OsRng).await.map(firmware_tls::Stream::Tls).map_err(tls_net_error)

@@ -331,8 +331,10 @@ impl Connector for TcpConnector {
         let options = Options {
             ca: t.ca,
             server_name: host,
-            // No network time yet: the build time plus the uptime is a lower bound of the date.
+            // No network time yet: the build time plus the uptime is a lower bound of the date, so a
+            // certificate issued after the build is accepted and only expiry is checked.
             now_unix_s: crate::config::BUILD_UNIX_S + embassy_time::Instant::now().as_secs(),
+            now_is_lower_bound: true,
             max_fragment_length: None,
         };
         t.buffers.connect(conn, &options, &mut t.rng).await.map(Stream::Tls).map_err(tls_net_error)

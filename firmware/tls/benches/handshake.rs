@@ -26,6 +26,7 @@ fn main() {
             ca: TrustAnchor::from_der(&pki.ca_der).expect("ca"),
             server_name: "localhost",
             now_unix_s: now_unix(),
+            now_is_lower_bound: false,
             max_fragment_length: None,
         };
         let mut bufs = Box::new(Buffers::<RECORD_BUFFER_MAX, 4096>::new());

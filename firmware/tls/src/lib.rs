@@ -10,7 +10,8 @@
 //!   is signed by the CA, or by intermediates the server sends that are themselves CAs signed up to
 //!   it (at most 4 certificates).
 //! - Every certificate on that path is within its validity dates at `now_unix_s`, the caller's
-//!   wall-clock time.
+//!   wall-clock time; when the caller says that is only a lower bound (`now_is_lower_bound`), only
+//!   the expiry date is checked.
 //! - The leaf names the host the caller asked for: a DNS name (one leading `*` label allowed) or an
 //!   IP address in its subjectAltName, or, for certificates without subjectAltName, the subject
 //!   common name.
@@ -205,6 +206,10 @@ pub struct Options<'a> {
     /// Wall-clock time, seconds since the Unix epoch (UTC), for the validity dates. A device without
     /// network time should pass a lower bound it trusts (e.g. its firmware build time), never 0.
     pub now_unix_s: u64,
+    /// `now_unix_s` is only a lower bound (a device without network time passing its build time
+    /// plus uptime): a certificate that is not valid yet is then accepted, since the real time may
+    /// well be past its start, while one that expired before `now_unix_s` is still refused.
+    pub now_is_lower_bound: bool,
     /// Ask the broker for smaller records so a smaller read buffer suffices (RFC 6066; OpenSSL,
     /// and so mosquitto, honour it). `None`: records up to 16 KiB, read buffer [`RECORD_BUFFER_MAX`].
     pub max_fragment_length: Option<MaxFragmentLength>,
@@ -246,7 +251,7 @@ where
     }
     let ca = x509::parse(options.ca.der).ok_or(Error::BadCa)?;
     let now = i64::try_from(options.now_unix_s).unwrap_or(i64::MAX);
-    let mut verifier = verify::Verifier::new(ca, options.server_name, now);
+    let mut verifier = verify::Verifier::new(ca, options.server_name, now, options.now_is_lower_bound);
 
     let is_ip = options.server_name.parse::<core::net::IpAddr>().is_ok();
     let mut config = TlsConfig::new();

@@ -29,6 +29,8 @@ pub(crate) struct Verifier<'a> {
     ca: x509::Certificate<'a>,
     host: &'a str,
     now_unix_s: i64,
+    /// `now_unix_s` is only a lower bound on the time (see [`crate::Options::now_is_lower_bound`]).
+    now_is_lower_bound: bool,
     /// Why verification failed, when it did.
     pub failure: Option<Error>,
     leaf_kind: KeyKind,
@@ -39,11 +41,12 @@ pub(crate) struct Verifier<'a> {
 }
 
 impl<'a> Verifier<'a> {
-    pub fn new(ca: x509::Certificate<'a>, host: &'a str, now_unix_s: i64) -> Self {
+    pub fn new(ca: x509::Certificate<'a>, host: &'a str, now_unix_s: i64, now_is_lower_bound: bool) -> Self {
         Self {
             ca,
             host,
             now_unix_s,
+            now_is_lower_bound,
             failure: None,
             leaf_kind: KeyKind::Other,
             leaf_key: [0; LEAF_KEY_MAX],
@@ -116,7 +119,7 @@ impl<'a> Verifier<'a> {
             if self.now_unix_s > c.not_after {
                 return Err(Error::Expired);
             }
-            if self.now_unix_s < c.not_before {
+            if self.now_unix_s < c.not_before && !self.now_is_lower_bound {
                 return Err(Error::NotYetValid);
             }
         }
@@ -238,8 +241,12 @@ mod tests {
     }
 
     fn check(ca: &[u8], leaf: &[u8], host: &str) -> Result<(), Error> {
+        check_at(ca, leaf, host, 1_800_000_000, false)
+    }
+
+    fn check_at(ca: &[u8], leaf: &[u8], host: &str, now: i64, lower_bound: bool) -> Result<(), Error> {
         let ca = x509::parse(ca).ok_or(Error::BadCa)?;
-        let mut v = Verifier::new(ca, host, 1_800_000_000);
+        let mut v = Verifier::new(ca, host, now, lower_bound);
         let mut cert = CertificateRef::with_context(&[]);
         cert.add(CertificateEntryRef::X509(leaf)).map_err(|_| Error::Handshake)?;
         v.check_chain(&cert)
@@ -254,6 +261,19 @@ mod tests {
         assert_eq!(check(&ca, &leaf, "10.0.0.3"), Err(Error::HostnameMismatch));
         assert_eq!(check(&ca, &leaf, "other.lan"), Err(Error::HostnameMismatch));
         assert_eq!(check(&leaf, &leaf, "broker.lan"), Err(Error::UnknownIssuer));
+    }
+
+    #[test]
+    fn a_clock_that_is_only_a_lower_bound_still_catches_expiry() {
+        let (ca, leaf) = chain();
+        let leaf_cert = x509::parse(&leaf).expect("leaf");
+        let (from, to) = (leaf_cert.not_before, leaf_cert.not_after);
+        let before = from - 86_400;
+        assert_eq!(check_at(&ca, &leaf, "broker.lan", before, false), Err(Error::NotYetValid));
+        // A device that knows only "at least its build time" cannot call a newer certificate early.
+        assert_eq!(check_at(&ca, &leaf, "broker.lan", before, true), Ok(()));
+        assert_eq!(check_at(&ca, &leaf, "broker.lan", to + 1, true), Err(Error::Expired));
+        assert_eq!(check_at(&ca, &leaf, "broker.lan", to + 1, false), Err(Error::Expired));
     }
 
     /// Whatever the broker sends, the verifier answers with an error value: every truncation of a

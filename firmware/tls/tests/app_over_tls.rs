@@ -70,6 +70,7 @@ impl Connector for TlsConnector {
             ca: TrustAnchor::from_der(&target.ca_der).map_err(net_error)?,
             server_name: host,
             now_unix_s: now_unix(),
+            now_is_lower_bound: false,
             max_fragment_length: None,
         };
         let result = self.bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng).await;

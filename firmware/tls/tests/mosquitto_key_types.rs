@@ -60,6 +60,7 @@ async fn rsa_broker_connects_with_the_rsa_feature() {
             ca: TrustAnchor::from_der(ca).expect("CA loads"),
             server_name: "localhost",
             now_unix_s: now_unix(),
+            now_is_lower_bound: false,
             max_fragment_length: None,
         };
         let result = tokio::time::timeout(STEP, bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng))
@@ -108,6 +109,7 @@ async fn p384_broker_connects() {
         ca: TrustAnchor::from_der(ca.der()).expect("P-384 CA loads"),
         server_name: "localhost",
         now_unix_s: now_unix(),
+        now_is_lower_bound: false,
         max_fragment_length: None,
     };
     let stream = tokio::time::timeout(STEP, bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng))

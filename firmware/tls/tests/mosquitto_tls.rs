@@ -27,6 +27,7 @@ async fn tls<'b>(
         ca: TrustAnchor::from_der(ca_der).expect("test CA is valid"),
         server_name,
         now_unix_s,
+        now_is_lower_bound: false,
         max_fragment_length: None,
     };
     tokio::time::timeout(STEP, bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng))
@@ -185,6 +186,7 @@ async fn small_records_with_max_fragment_length() {
         ca: TrustAnchor::from_der(&pki.ca_der).expect("ca"),
         server_name: "localhost",
         now_unix_s: now_unix(),
+        now_is_lower_bound: false,
         max_fragment_length: Some(MaxFragmentLength::Bits11),
     };
     let stream = tokio::time::timeout(
