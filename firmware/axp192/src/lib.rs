@@ -61,6 +61,8 @@ pub mod reg {
     pub const CHARGE_CONTROL_2: u8 = 0x34;
     /// IRQ status 1..4 (write 1 to clear).
     pub const IRQ_STATUS_1: u8 = 0x44;
+    /// IRQ enables 1–4 (0x40–0x43): a status flag latches only while its enable bit is set.
+    pub const IRQ_ENABLE_1: u8 = 0x40;
     /// ACIN voltage, 12 bit, 1.7 mV/LSB.
     pub const ACIN_VOLTAGE: u8 = 0x56;
     /// ACIN current, 12 bit, 0.625 mA/LSB.
@@ -606,6 +608,10 @@ impl<I: I2c> Axp192<I> {
         }
         self.write_u8(reg::COULOMB_CONTROL, if config.coulomb_counter { 0x80 } else { 0x00 })
             .await?;
+        // The power-on enables leave out ACIN and VBUS removal (REG40 = D8h) and a starved
+        // charger (REG42 = 3Bh); without them those flags never latch.
+        self.modify(reg::IRQ_ENABLE_1, 0x6C, 0x6C).await?;
+        self.modify(reg::IRQ_ENABLE_1 + 2, 0x40, 0x40).await?;
         self.take_irqs().await?;
         Ok(())
     }

@@ -69,7 +69,7 @@ const CHARGE_MA: [u16; 16] = [
 ];
 
 /// Datasheet power-on defaults (AXP-DS §9.11; "X" nibbles taken as 0).
-const DEFAULTS: [(u8, u8); 27] = [
+const DEFAULTS: [(u8, u8); 29] = [
     (0x03, 0x03),
     (0x06, 0xF0),
     (0x07, 0x0F),
@@ -92,6 +92,8 @@ const DEFAULTS: [(u8, u8); 27] = [
     (0x3B, 0x5F),
     (0x40, 0xD8),
     (0x41, 0xFF),
+    (0x42, 0x3B),
+    (0x43, 0xC1),
     (0x80, 0xE0),
     (0x82, 0x83),
     (0x83, 0x80),
@@ -365,6 +367,7 @@ impl Axp192 {
         }
         self.regs[0x01] = s1;
 
+        let latched_before = [self.regs[0x44], self.regs[0x45], self.regs[0x46], self.regs[0x47]];
         let p = self.prev;
         if e.acin_usable && !p.acin_usable {
             self.regs[0x44] |= 0x40;
@@ -391,6 +394,10 @@ impl Axp192 {
         let level2 = 2.8672 + 0.0056 * f64::from(self.regs[0x3B]);
         if e.aps_v < level2 {
             self.regs[0x47] |= 0x01;
+        }
+        // A flag latches only while its IRQ is enabled (REG40–43 gate REG44–47 bit for bit).
+        for i in 0..4 {
+            self.regs[0x44 + i] &= self.regs[0x40 + i] | latched_before[i];
         }
         self.prev = *e;
     }
@@ -529,7 +536,12 @@ mod tests {
         let mut a = Axp192::new();
         a.sample(&on_p1(), 0.1);
         a.sample(&Electrical::default(), 0.1);
-        assert_eq!(a.read_reg(0x44), 0x60);
+        assert_eq!(a.read_reg(0x44), 0x40, "the power-on enables (REG40 = D8h) leave out ACIN removal");
+        a.write_reg(0x44, 0x40);
+        a.write_reg(0x40, 0xD8 | 0x20);
+        a.sample(&on_p1(), 0.1);
+        a.sample(&Electrical::default(), 0.1);
+        assert_eq!(a.read_reg(0x44), 0x60, "enabled, the removal latches too");
         a.write_reg(0x44, 0x20);
         assert_eq!(a.read_reg(0x44), 0x40);
         a.write_reg(0x12, 0x41);
