@@ -244,6 +244,49 @@ fn raw_telegrams_wifi_drop_and_ha_birth() {
     crate::hostile_inputs("MQTT input to the device", hostile.len() + FLOOD, "firmware-host it::chain::raw_telegrams_wifi_drop_and_ha_birth");
 }
 
+/// The device's own status topic, which it subscribes to for the publish check, tolerates garbage,
+/// an oversize payload and a flood: each is ignored (the oversize one counted), the session stays
+/// up, and every reading still arrives once, in order, with the meter's values.
+#[test]
+fn own_status_topic_tolerates_garbage_oversize_and_flood() {
+    let broker_port = start_rumqttd();
+    let id = "it-status";
+    let status = format!("p1/{id}/status");
+    let sub = Subscriber::start(broker_port, &format!("p1/{id}/#"));
+    let mut port = MeterPort::open();
+    let mut dev = device(&port, broker_port, id, &[]);
+    dev.wait_line(&["ev=mqtt", "state=connected"], Duration::from_secs(10));
+    let mut meter = Meter::am550(5);
+    let mut sent = Vec::new();
+    send(&mut meter, &mut port, 2, &mut sent);
+    let hostile: [Vec<u8>; 6] = [vec![0xFF; 5000], b"garbage".to_vec(), Vec::new(), vec![0xC3, 0x28], b"online\0".to_vec(), vec![b'o'; 47]];
+    for payload in &hostile {
+        sub.client.publish(status.as_str(), rumqttc::QoS::AtLeastOnce, false, payload.clone()).unwrap();
+    }
+    const FLOOD: usize = 500;
+    for i in 0..FLOOD {
+        sub.client.publish(status.as_str(), rumqttc::QoS::AtMostOnce, false, format!("flood {i}")).unwrap();
+    }
+    send(&mut meter, &mut port, 3, &mut sent);
+    let n = sent.len();
+    let mut msgs = Vec::new();
+    sub.collect_until(Duration::from_secs(30), |m| states(m).len() >= n, &mut msgs);
+    dev.wait_line(&["kind=mqtt_oversize"], Duration::from_secs(5));
+    let oversize_counted = |m: &[Msg]| m.iter().filter(|d| d.topic.ends_with("/diag")).any(|d| d.json()["inbound_oversize"].as_u64() >= Some(1));
+    sub.collect_until(Duration::from_secs(10), oversize_counted, &mut msgs);
+    let docs = states(&msgs);
+    let seqs: Vec<u64> = docs.iter().map(|d| d["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>());
+    for (doc, e) in docs.iter().zip(&sent) {
+        check_state(doc, e);
+    }
+    let console = dev.lines();
+    let connects = console.iter().filter(|l| l.contains("ev=mqtt") && l.contains("state=connected")).count();
+    assert_eq!(connects, 1, "the session did not survive:\n{}", console.join("\n"));
+    assert!(!console.iter().any(|l| l.contains("panicked")), "{}", console.join("\n"));
+    crate::hostile_inputs("MQTT input to the device", hostile.len() + FLOOD, "firmware-host it::chain::own_status_topic_tolerates_garbage_oversize_and_flood");
+}
+
 /// Interop: the same chain against mosquitto (Debian package), started on a free loopback port.
 #[test]
 #[ignore = "needs mosquitto (ci/setup.d/40-mosquitto.sh); run by ci/checks/40-fw-mosquitto.sh"]
