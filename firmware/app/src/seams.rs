@@ -141,6 +141,27 @@ pub struct PowerSample {
     pub charging: bool,
 }
 
+fn saturate_u16(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
+}
+
+impl From<&firmware_axp192::Measurements> for PowerSample {
+    /// The chip's readings in the app's units (mV, mA, 0.1 °C), saturating rather than wrapping.
+    fn from(m: &firmware_axp192::Measurements) -> Self {
+        PowerSample {
+            acin_mv: saturate_u16(m.acin_voltage.0),
+            acin_ma: saturate_u16(m.acin_current.0 / 1000),
+            vbus_mv: saturate_u16(m.vbus_voltage.0),
+            battery_mv: saturate_u16(m.battery_voltage.0),
+            charge_ma: saturate_u16(m.battery_charge_current.0 / 1000),
+            discharge_ma: saturate_u16(m.battery_discharge_current.0 / 1000),
+            temp_dc: m.temperature.0,
+            acin_present: m.power_status.acin_present && m.power_status.acin_usable,
+            charging: m.charge_status.charging,
+        }
+    }
+}
+
 /// Why a power sample could not be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

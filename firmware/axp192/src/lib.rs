@@ -470,6 +470,14 @@ pub struct Measurements {
     pub charge_status: ChargeStatus,
 }
 
+impl Measurements {
+    /// Charging, but at less than 65 % of the set current: the supply cannot give the charger
+    /// what it was asked for (a weak P1 port).
+    pub const fn charge_starved(&self) -> bool {
+        self.charge_status.charging && self.charge_status.charge_current_below_set
+    }
+}
+
 /// Settings applied by [`Axp192::init`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -765,6 +773,16 @@ impl<I: I2c> Axp192<I> {
     /// Clears both coulomb counts and keeps the counter running.
     pub async fn clear_coulomb_counter(&mut self) -> Result<(), Error> {
         self.write_u8(reg::COULOMB_CONTROL, 0xA0).await
+    }
+
+    /// Charges at no more than `ma`: the largest current step not above it, or charging off below
+    /// the smallest step (100 mA), since the chip cannot charge more gently.
+    pub async fn limit_charging(&mut self, ma: u16) -> Result<(), Error> {
+        if ma < ChargeCurrent::Ma100.milliamps() {
+            return self.set_charging(false).await;
+        }
+        self.set_charge_current(ChargeCurrent::at_most(ma)).await?;
+        self.set_charging(true).await
     }
 
     /// Reads the latched IRQ flags and clears exactly the ones read (write 1 to clear), so an

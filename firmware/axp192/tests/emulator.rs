@@ -178,3 +178,21 @@ fn wrong_chip_id_is_refused() {
     let r = block_on(Axp192::new(Other).init(&Config::headless()));
     assert_eq!(r, Err(Error::WrongChip(0x4A)));
 }
+
+#[test]
+fn limit_charging_picks_the_largest_step_or_switches_off() {
+    let mut emu = Emulator::new();
+    block_on(Axp192::new(&mut emu).init(&Config::headless())).unwrap_or_else(|e| panic!("{e}"));
+    let mut axp = Axp192::new(&mut emu);
+    block_on(axp.limit_charging(250)).unwrap_or_else(|e| panic!("{e}"));
+    let c = block_on(axp.charge_control()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.enabled);
+    assert_eq!(c.current, ChargeCurrent::Ma190, "the largest step not above 250 mA");
+    block_on(axp.limit_charging(99)).unwrap_or_else(|e| panic!("{e}"));
+    let c = block_on(axp.charge_control()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.enabled, "below the smallest step the charger is off");
+    block_on(axp.limit_charging(100)).unwrap_or_else(|e| panic!("{e}"));
+    let c = block_on(axp.charge_control()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.enabled);
+    assert_eq!(c.current, ChargeCurrent::Ma100);
+}

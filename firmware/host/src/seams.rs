@@ -12,7 +12,7 @@ use firmware_app::seams::{
 
 use crate::ble_sink::BleSink;
 use firmware_app::power_policy::SupplyEvents;
-use firmware_axp192::{Axp192, ChargeCurrent, Config as AxpConfig, Error as AxpError};
+use firmware_axp192::{Axp192, Config as AxpConfig, Error as AxpError};
 use simulator::power::live::{DeviceLoad, LiveModel, SharedAxp192};
 use simulator::power::SupplyKind;
 use tokio::net::TcpStream;
@@ -394,28 +394,14 @@ fn axp_error(e: AxpError) -> PowerError {
     }
 }
 
-fn saturate_u16(v: u32) -> u16 {
-    u16::try_from(v).unwrap_or(u16::MAX)
-}
-
 impl PowerMonitor for Axp192Supply {
     async fn sample(&mut self) -> Result<PowerSample, PowerError> {
         if !self.ready {
             self.init().await?;
         }
         let m = self.axp.measurements().await.map_err(axp_error)?;
-        self.charge_starved = m.charge_status.charging && m.charge_status.charge_current_below_set;
-        Ok(PowerSample {
-            acin_mv: saturate_u16(m.acin_voltage.0),
-            acin_ma: saturate_u16(m.acin_current.0 / 1000),
-            vbus_mv: saturate_u16(m.vbus_voltage.0),
-            battery_mv: saturate_u16(m.battery_voltage.0),
-            charge_ma: saturate_u16(m.battery_charge_current.0 / 1000),
-            discharge_ma: saturate_u16(m.battery_discharge_current.0 / 1000),
-            temp_dc: m.temperature.0,
-            acin_present: m.power_status.acin_present && m.power_status.acin_usable,
-            charging: m.charge_status.charging,
-        })
+        self.charge_starved = m.charge_starved();
+        Ok(PowerSample::from(&m))
     }
 
     fn load_state(&mut self, state: LoadState) {
@@ -429,17 +415,12 @@ impl PowerMonitor for Axp192Supply {
         });
     }
 
-    /// The AXP192 charges at 100 mA at least, so a cap below that switches charging off;
-    /// otherwise the largest step not above the cap.
+    /// See [`Axp192::limit_charging`]: off below 100 mA, else the largest step not above.
     async fn set_charge_limit_ma(&mut self, ma: u16) -> Result<(), PowerError> {
         if !self.ready {
             self.init().await?;
         }
-        if ma < ChargeCurrent::Ma100.milliamps() {
-            return self.axp.set_charging(false).await.map_err(axp_error);
-        }
-        self.axp.set_charge_current(ChargeCurrent::at_most(ma)).await.map_err(axp_error)?;
-        self.axp.set_charging(true).await.map_err(axp_error)
+        self.axp.limit_charging(ma).await.map_err(axp_error)
     }
 
     fn tx_power_dbm(&mut self, dbm: i8) {
