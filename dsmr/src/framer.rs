@@ -423,11 +423,10 @@ impl<const N: usize> Framer<N> {
             if line.len() < 5 {
                 self.note_bad(MalformedKind::Header);
             }
-        } else if let (Some(&first), Some(&last)) = (line.first(), line.last()) {
-            if !(first.is_ascii_digit() || first == b'(') || last != b')' {
+        } else if let (Some(&first), Some(&last)) = (line.first(), line.last())
+            && (!(first.is_ascii_digit() || first == b'(') || last != b')') {
                 self.note_bad(MalformedKind::Line);
             }
-        }
         self.line_no = self.line_no.saturating_add(1);
     }
 

@@ -1394,11 +1394,10 @@ impl Reading {
                 };
                 let q = self.quantity(line, v, &[D::Volume, D::Heat, D::Energy]);
                 let kind = if e == 1 { MBusValueKind::Corrected } else { MBusValueKind::Uncorrected };
-                if let Some(value) = q {
-                    if let Some(d) = self.mbus_dev(ch) {
+                if let Some(value) = q
+                    && let Some(d) = self.mbus_dev(ch) {
                         d.value = Some(MBusValue { kind, timestamp: ts, value });
                     }
-                }
             }
             (0, ch @ 1..=4, 24, 3, 0) => self.legacy_gas(line, ch),
             (0, ch @ 1..=4, 24, 4, 0) => {

@@ -610,7 +610,7 @@ fn days_in_month(y: u16, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         2 => 28,
         _ => 0,
     }
@@ -635,7 +635,7 @@ impl fmt::Display for Timestamp {
 /// Decodes hex pairs (either case) into `out`; returns the number of bytes written.
 /// `None` for odd length, a non-hex digit or when `out` is too small.
 pub fn decode_hex(hex: &[u8], out: &mut [u8]) -> Option<usize> {
-    if hex.len() % 2 != 0 || hex.len() / 2 > out.len() {
+    if !hex.len().is_multiple_of(2) || hex.len() / 2 > out.len() {
         return None;
     }
     for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {

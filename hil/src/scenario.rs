@@ -424,7 +424,7 @@ pub fn validate(path: &Path, text: &str, s: &Scenario, catalogue: &dyn Catalogue
     }
     let kinds = catalogue.fault_kinds();
     for (i, f) in s.faults.iter().enumerate() {
-        if !kinds.iter().any(|k| *k == f.kind) {
+        if !kinds.contains(&f.kind) {
             return bad(&format!("faults[{i}].kind"), format!("unknown fault kind `{}`; known: {}", f.kind, kinds.join(", ")));
         }
         if f.at.0 > s.duration.0 {

@@ -109,11 +109,10 @@ pub fn decode_bytes(
                     let t = frame.telegram();
                     let r = dsmr::Reading::decode(&t);
                     let mut v = dsmr::json::telegram(&t, &r);
-                    if args.no_objects {
-                        if let Some(o) = v.as_object_mut() {
+                    if args.no_objects
+                        && let Some(o) = v.as_object_mut() {
                             o.remove("objects");
                         }
-                    }
                     summary.decoded += 1;
                     (v, framer.telegram_offset())
                 }

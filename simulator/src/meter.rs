@@ -691,7 +691,7 @@ impl Meter {
                 ok &= w.eol().is_ok();
             }
         }
-        if let Some(r) = sent.as_deref_mut() {
+        if let Some(r) = sent {
             r.mbus = mbus_rec;
         }
         let finish = Finish { crc, lowercase: false, unpadded: false };

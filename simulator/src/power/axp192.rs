@@ -396,8 +396,9 @@ impl Axp192 {
             self.regs[0x47] |= 0x01;
         }
         // A flag latches only while its IRQ is enabled (REG40–43 gate REG44–47 bit for bit).
-        for i in 0..4 {
-            self.regs[0x44 + i] &= self.regs[0x40 + i] | latched_before[i];
+        let (enables, rest) = self.regs[0x40..0x48].split_at_mut(4);
+        for ((flags, enable), before) in rest.iter_mut().zip(enables.iter()).zip(latched_before) {
+            *flags &= *enable | before;
         }
         self.prev = *e;
     }
