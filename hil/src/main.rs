@@ -69,7 +69,8 @@ enum Command {
 /// Options shared by `sim` and `run`.
 #[derive(Debug, Clone, Args)]
 pub struct SuiteOpts {
-    /// Only scenarios whose name contains FILTER (as `cargo test FILTER`).
+    /// Only scenarios whose name contains FILTER (as `cargo test FILTER`); one left out of the
+    /// default suite (the soak) runs when FILTER is exactly its name.
     pub filter: Option<String>,
     /// Run a failed scenario up to N more times; a pass on retry is reported as flaky.
     #[arg(long, default_value_t = 0, value_name = "N")]
