@@ -82,6 +82,24 @@ impl NetError {
     }
 }
 
+/// The application's name for a firmware-tls failure: one variant per certificate problem, so the
+/// console line and the counters name the cause; I/O during the handshake is a refused connection.
+#[cfg(feature = "tls")]
+impl From<firmware_tls::Error> for NetError {
+    fn from(e: firmware_tls::Error) -> Self {
+        use firmware_tls::Error as E;
+        match e {
+            E::UnknownIssuer => NetError::TlsUnknownIssuer,
+            E::Expired => NetError::TlsExpired,
+            E::NotYetValid => NetError::TlsNotYetValid,
+            E::HostnameMismatch => NetError::TlsHostname,
+            E::BadCa | E::BadCertificate | E::UnsupportedCertificate => NetError::TlsCertificate,
+            E::Io(_) | E::Closed => NetError::Refused,
+            _ => NetError::Tls,
+        }
+    }
+}
+
 impl core::fmt::Display for NetError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())

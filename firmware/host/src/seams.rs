@@ -274,20 +274,6 @@ impl TlsSettings {
     }
 }
 
-/// The application's name for a firmware-tls failure.
-pub fn tls_net_error(e: firmware_tls::Error) -> NetError {
-    use firmware_tls::Error as E;
-    match e {
-        E::UnknownIssuer => NetError::TlsUnknownIssuer,
-        E::Expired => NetError::TlsExpired,
-        E::NotYetValid => NetError::TlsNotYetValid,
-        E::HostnameMismatch => NetError::TlsHostname,
-        E::BadCa | E::BadCertificate | E::UnsupportedCertificate => NetError::TlsCertificate,
-        E::Io(_) | E::Closed => NetError::Refused,
-        _ => NetError::Tls,
-    }
-}
-
 /// Real TCP (or TLS over TCP) to the broker; refuses while the virtual link is down.
 #[derive(Debug)]
 pub struct TcpConnector {
@@ -328,7 +314,7 @@ impl Connector for TcpConnector {
         }
         let Some(settings) = self.tls.as_mut() else { return Err(NetError::TlsCertificate) };
         let options = firmware_tls::Options {
-            ca: firmware_tls::TrustAnchor::from_der(&settings.ca_der).map_err(tls_net_error)?,
+            ca: firmware_tls::TrustAnchor::from_der(&settings.ca_der).map_err(NetError::from)?,
             server_name: host,
             // Certificate dates are wall-clock dates, whatever --time-scale does to the app's clock.
             now_unix_s: std::time::SystemTime::now()
@@ -338,7 +324,7 @@ impl Connector for TcpConnector {
             now_is_lower_bound: false,
             max_fragment_length: None,
         };
-        settings.buffers.connect(s, &options, rand_core::OsRng).await.map(firmware_tls::Stream::Tls).map_err(tls_net_error)
+        settings.buffers.connect(s, &options, rand_core::OsRng).await.map(firmware_tls::Stream::Tls).map_err(NetError::from)
     }
 }
 

@@ -270,20 +270,6 @@ impl core::fmt::Display for TlsSetupError {
     }
 }
 
-/// The application's name for a firmware-tls failure.
-fn tls_net_error(e: firmware_tls::Error) -> NetError {
-    use firmware_tls::Error as E;
-    match e {
-        E::UnknownIssuer => NetError::TlsUnknownIssuer,
-        E::Expired => NetError::TlsExpired,
-        E::NotYetValid => NetError::TlsNotYetValid,
-        E::HostnameMismatch => NetError::TlsHostname,
-        E::BadCa | E::BadCertificate | E::UnsupportedCertificate => NetError::TlsCertificate,
-        E::Io(_) | E::Closed => NetError::Refused,
-        _ => NetError::Tls,
-    }
-}
-
 impl Connector for TcpConnector {
     type Conn<'a>
         = Stream<'a, TcpConn<'a>>
@@ -337,7 +323,7 @@ impl Connector for TcpConnector {
             now_is_lower_bound: true,
             max_fragment_length: None,
         };
-        t.buffers.connect(conn, &options, &mut t.rng).await.map(Stream::Tls).map_err(tls_net_error)
+        t.buffers.connect(conn, &options, &mut t.rng).await.map(Stream::Tls).map_err(NetError::from)
     }
 }
 

@@ -36,20 +36,6 @@ struct Target {
     ca_der: Vec<u8>,
 }
 
-/// Maps firmware-tls's error onto the application's seam: one `NetError` per certificate failure,
-/// so the console line and the counters name the cause.
-fn net_error(e: Error) -> NetError {
-    match e {
-        Error::UnknownIssuer => NetError::TlsUnknownIssuer,
-        Error::Expired => NetError::TlsExpired,
-        Error::NotYetValid => NetError::TlsNotYetValid,
-        Error::HostnameMismatch => NetError::TlsHostname,
-        Error::BadCa | Error::BadCertificate | Error::UnsupportedCertificate => NetError::TlsCertificate,
-        Error::Io(_) | Error::Closed => NetError::Refused,
-        _ => NetError::Tls,
-    }
-}
-
 struct TlsConnector {
     target: Arc<Mutex<Target>>,
     bufs: Box<Buffers<{ firmware_tls::RECORD_BUFFER_MAX }, 4096>>,
@@ -67,7 +53,7 @@ impl Connector for TlsConnector {
             return Ok(Stream::Plain(FromTokio::new(tcp)));
         }
         let options = Options {
-            ca: TrustAnchor::from_der(&target.ca_der).map_err(net_error)?,
+            ca: TrustAnchor::from_der(&target.ca_der).map_err(NetError::from)?,
             server_name: host,
             now_unix_s: now_unix(),
             now_is_lower_bound: false,
@@ -75,7 +61,7 @@ impl Connector for TlsConnector {
         };
         let result = self.bufs.connect(FromTokio::new(tcp), &options, rand_core::OsRng).await;
         self.outcomes.lock().expect("outcomes").push(result.as_ref().map(|_| ()).map_err(|e| *e));
-        result.map(Stream::Tls).map_err(net_error)
+        result.map(Stream::Tls).map_err(NetError::from)
     }
 }
 
@@ -204,42 +190,6 @@ fn config(port: u16, password: &str) -> Config {
     c
 }
 
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split(' ').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-}
-
-/// Back-off between connect attempts: the announced `retry_ms` follows min·2^i capped at max,
-/// and the next attempt waits at least that long (no hot loop) and not much longer (the device
-/// does come back). Returns the measured waits, ms.
-fn check_backoff(lines: &[String]) -> Vec<u64> {
-    let num = |l: &str, k: &str| field(l, k).and_then(|v| v.parse::<u64>().ok());
-    let mut retries = Vec::new();
-    let mut waits = Vec::new();
-    let mut pending: Option<(u64, u64)> = None;
-    for l in lines.iter().filter(|l| l.contains("ev=mqtt")) {
-        let t = num(l, "t").expect("t=");
-        if l.contains("state=disconnected") {
-            let retry = num(l, "retry_ms").expect("retry_ms=");
-            retries.push(retry);
-            pending = Some((t, retry));
-        } else if l.contains("state=connecting")
-            && let Some((t0, retry)) = pending.take()
-        {
-            waits.push((t - t0, retry));
-        }
-    }
-    for (i, retry) in retries.iter().enumerate() {
-        let want = (BACKOFF_MIN_MS << i.min(20)).min(BACKOFF_MAX_MS);
-        assert_eq!(*retry, want, "failure {} announced retry_ms={retry}, exponential back-off says {want}: {retries:?}", i + 1);
-    }
-    for (i, (wait, retry)) in waits.iter().enumerate() {
-        assert!(*wait >= *retry, "attempt {} came {wait} ms after the failure, retry_ms={retry}: {waits:?}", i + 2);
-        // Slack for a loaded CI machine (and a power-policy WiFi gate, which waits in 1 s steps).
-        assert!(*wait <= *retry + 1500, "attempt {} waited {wait} ms, retry_ms={retry}: {waits:?}", i + 2);
-    }
-    waits.iter().map(|(w, _)| *w).collect()
-}
-
 /// Every console line, topic and payload the run produced, checked for the credentials.
 fn assert_no_secrets(password: &str, lines: &[String], messages: &[Received]) {
     let mut texts: Vec<String> = lines.to_vec();
@@ -362,7 +312,7 @@ async fn certificate_failures_back_off_then_the_right_ca_connects() {
         assert!(lines.iter().any(|l| l.contains("ev=mqtt state=connected")), "{}", lines.join("\n"));
         assert!(!lines.iter().any(|l| l.contains("panic")), "{}", lines.join("\n"));
 
-        let gaps = check_backoff(&lines);
+        let gaps = check_backoff(&lines, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
         assert!(gaps.iter().filter(|g| **g >= BACKOFF_MAX_MS).count() >= 4, "the cap was reached: {gaps:?}");
         println!("back-off waits (ms): {gaps:?}");
 
@@ -415,7 +365,7 @@ async fn wrong_password_backs_off_until_the_account_is_fixed() {
         assert_eq!(diag_counter(messages, "mqtt_failures"), Some(refused as u64), "{messages:?}");
         assert_eq!(diag_counter(messages, "auth_failures"), Some(refused as u64), "{messages:?}");
         assert_eq!(diag_counter(messages, "tls_failures"), Some(0), "{messages:?}");
-        let gaps = check_backoff(&lines);
+        let gaps = check_backoff(&lines, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
         println!("back-off waits (ms): {gaps:?}");
 
         // Both the old and the new password stay out of every output.

@@ -434,3 +434,41 @@ pub async fn observer(m: &Mosquitto, filter: &str) -> Mqtt<FromTokio<tokio::net:
     assert_eq!(o.expect(STEP, |r| matches!(r, Received::SubAck(..))).await, Some(Received::SubAck(pid, 1)));
     o
 }
+
+/// The value of `key=` in a logfmt console line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split(' ').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Back-off between connect attempts in a device's console `lines`: the announced `retry_ms`
+/// follows `min_ms`·2^i capped at `max_ms`,
+/// and the next attempt waits at least that long (no hot loop) and not much longer (the device
+/// does come back). Returns the measured waits, ms.
+pub fn check_backoff(lines: &[String], min_ms: u64, max_ms: u64) -> Vec<u64> {
+    let num = |l: &str, k: &str| field(l, k).and_then(|v| v.parse::<u64>().ok());
+    let mut retries = Vec::new();
+    let mut waits = Vec::new();
+    let mut pending: Option<(u64, u64)> = None;
+    for l in lines.iter().filter(|l| l.contains("ev=mqtt")) {
+        let t = num(l, "t").expect("t=");
+        if l.contains("state=disconnected") {
+            let retry = num(l, "retry_ms").expect("retry_ms=");
+            retries.push(retry);
+            pending = Some((t, retry));
+        } else if l.contains("state=connecting")
+            && let Some((t0, retry)) = pending.take()
+        {
+            waits.push((t - t0, retry));
+        }
+    }
+    for (i, retry) in retries.iter().enumerate() {
+        let want = (min_ms << i.min(20)).min(max_ms);
+        assert_eq!(*retry, want, "failure {} announced retry_ms={retry}, exponential back-off says {want}: {retries:?}", i + 1);
+    }
+    for (i, (wait, retry)) in waits.iter().enumerate() {
+        assert!(*wait >= *retry, "attempt {} came {wait} ms after the failure, retry_ms={retry}: {waits:?}", i + 2);
+        // Slack for a loaded CI machine (and a power-policy WiFi gate, which waits in 1 s steps).
+        assert!(*wait <= *retry + 1500, "attempt {} waited {wait} ms, retry_ms={retry}: {waits:?}", i + 2);
+    }
+    waits.iter().map(|(w, _)| *w).collect()
+}
