@@ -220,6 +220,12 @@ impl<C: Clock, O: Console, S: SystemInfo, const RING: usize> Ctx<'_, C, O, S, RI
         let c = counter(&mut sh.diag);
         *c = c.wrapping_add(1);
     }
+    /// The publish check failed: one error line and one count per session (reconnecting would not
+    /// change the broker's mind).
+    fn publish_denied(&self, detail: &str) {
+        self.count(|d| &mut d.publish_denied);
+        self.emit(self.line("error").kv("kind", "mqtt_publish_denied").kv("topic", payload::topic(self.cfg, "status").as_str()).kv("detail", detail));
+    }
     fn set_load(&self, s: LoadState) {
         let mut sh = self.shared.borrow_mut();
         if sh.load != s {
@@ -774,20 +780,21 @@ async fn send<W: Write>(conn: &mut W, bytes: &[u8]) -> Result<(), SessionEnd> {
     conn.flush().await.map_err(|_| SessionEnd::Net(NetError::Refused))
 }
 
-/// Whether the broker lets the device publish under its prefix. MQTT 3.1.1 has no negative
-/// acknowledgement for a publish (a broker enforcing an ACL acknowledges and drops it), so the
-/// device subscribes to its own status topic and expects its "online" back.
+/// The publish check in progress: whether the broker lets the device publish under its prefix.
+/// MQTT 3.1.1 has no negative acknowledgement for a publish (a broker enforcing an ACL
+/// acknowledges and drops it), so the device subscribes to its own status topic and expects its
+/// "online" back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PublishCheck {
-    Off,
-    Waiting { since_ms: u64, pid: u16 },
-    Passed,
-    Denied,
+struct PublishCheck {
+    since_ms: u64,
+    /// Packet id of the subscription to the status topic.
+    pid: u16,
 }
 
 struct Session {
     next_pid: u16,
-    publish_check: PublishCheck,
+    /// Waiting for the publish check; `None` once it passed or failed, or when it is off.
+    publish_check: Option<PublishCheck>,
     inflight: Deque<(u16, u32, u64), INFLIGHT_MAX>,
     last_tx_ms: u64,
     ping_sent_ms: Option<u64>,
@@ -862,7 +869,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
     let now = ctx.now();
     let mut s = Session {
         next_pid: 0,
-        publish_check: PublishCheck::Off,
+        publish_check: None,
         inflight: Deque::new(),
         last_tx_ms: now,
         ping_sent_ms: None,
@@ -881,7 +888,7 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         let pid = s.pid();
         let r = mqtt::subscribe(tx, pid, &status, 0).map_err(|_| SessionEnd::Protocol("encode"))?;
         send(conn, tx.get(r).unwrap_or(&[])).await?;
-        s.publish_check = PublishCheck::Waiting { since_ms: ctx.now(), pid };
+        s.publish_check = Some(PublishCheck { since_ms: ctx.now(), pid });
     }
     let r = mqtt::publish(tx, &status, 0, true, false, 0, |w| w.write_str("online")).map_err(|_| SessionEnd::Protocol("encode"))?;
     send(conn, tx.get(r).unwrap_or(&[])).await?;
@@ -1023,13 +1030,9 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         if s.inflight.front().is_some_and(|(_, _, sent)| now.saturating_sub(*sent) >= response_ms) {
             return Err(SessionEnd::Protocol("puback_timeout"));
         }
-        if let PublishCheck::Waiting { since_ms, .. } = s.publish_check
-            && now.saturating_sub(since_ms) >= response_ms
-        {
-            // Reported once per session; reconnecting would not change the broker's mind.
-            s.publish_check = PublishCheck::Denied;
-            ctx.count(|d| &mut d.publish_denied);
-            ctx.emit(ctx.line("error").kv("kind", "mqtt_publish_denied").kv("topic", &status).kv("detail", "own_status_not_echoed"));
+        if s.publish_check.is_some_and(|c| now.saturating_sub(c.since_ms) >= response_ms) {
+            s.publish_check = None;
+            ctx.publish_denied("own_status_not_echoed");
         }
         ctx.set_load(LoadState::WifiConnected);
 
@@ -1040,8 +1043,8 @@ async fn session<T: Read + Write, L: Link, C: Clock, O: Console, S: SystemInfo, 
         if let Some((_, _, t)) = s.inflight.front() {
             deadline = deadline.min(t + response_ms);
         }
-        if let PublishCheck::Waiting { since_ms, .. } = s.publish_check {
-            deadline = deadline.min(since_ms + response_ms);
+        if let Some(c) = s.publish_check {
+            deadline = deadline.min(c.since_ms + response_ms);
         }
         if let Some(t) = s.discovery_due {
             deadline = deadline.min(t);
@@ -1116,8 +1119,8 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                         let is_ha = topic == payload::ha_status_topic(ctx.cfg).as_bytes();
                         let is_own_status = topic == payload::topic(ctx.cfg, "status").as_bytes();
                         if is_own_status {
-                            if !retain && payload == b"online" && matches!(s.publish_check, PublishCheck::Waiting { .. }) {
-                                s.publish_check = PublishCheck::Passed;
+                            if !retain && payload == b"online" {
+                                s.publish_check = None;
                             }
                         } else if is_ha && payload == b"online" {
                             if s.discovery_due.is_none() {
@@ -1127,15 +1130,9 @@ async fn handle_inbound<T: Write, C: Clock, O: Console, S: SystemInfo, const RIN
                             ctx.count(|d| &mut d.inbound_ignored);
                         }
                     }
-                    Packet::SubAck(pid, 0x80) if matches!(s.publish_check, PublishCheck::Waiting { pid: want, .. } if want == pid) => {
-                        s.publish_check = PublishCheck::Denied;
-                        ctx.count(|d| &mut d.publish_denied);
-                        ctx.emit(
-                            ctx.line("error")
-                                .kv("kind", "mqtt_publish_denied")
-                                .kv("topic", payload::topic(ctx.cfg, "status").as_str())
-                                .kv("detail", "own_status_not_readable"),
-                        );
+                    Packet::SubAck(pid, 0x80) if s.publish_check.is_some_and(|c| c.pid == pid) => {
+                        s.publish_check = None;
+                        ctx.publish_denied("own_status_not_readable");
                     }
                     Packet::SubAck(_, 0x80) => {
                         ctx.shared.borrow_mut().diag.subscribe_refused += 1;
