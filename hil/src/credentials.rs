@@ -105,8 +105,7 @@ pub fn read_auth_file(path: &Path) -> anyhow::Result<std::collections::HashMap<S
 }
 
 /// The labels of the secrets that occur in `text`.
-pub fn leaked<'a>(secrets: &'a [Secret], text: &str) -> impl Iterator<Item = &'static str> + 'a {
-    let text = text.to_string();
+pub fn leaked<'a>(secrets: &'a [Secret], text: &'a str) -> impl Iterator<Item = &'static str> + 'a {
     secrets.iter().filter(move |s| !s.value.is_empty() && text.contains(&s.value)).map(|s| s.label)
 }
 

@@ -291,7 +291,8 @@ impl Observer {
         *self.topics.entry(m.topic.clone()).or_default() += 1;
         let text = String::from_utf8_lossy(&m.payload).into_owned();
         let topic_leaks = crate::credentials::leaked(&self.secrets, &m.topic).next().is_some();
-        self.check_secrets(|| if topic_leaks { "an MQTT topic".to_string() } else { format!("an MQTT message on {}", m.topic) }, &format!("{} {text}", m.topic));
+        self.check_secrets(|| "an MQTT topic".into(), &m.topic);
+        self.check_secrets(|| if topic_leaks { "an MQTT message".into() } else { format!("an MQTT message on {}", m.topic) }, &text);
         if self.recent_msgs.len() == RECENT {
             self.recent_msgs.pop_front();
         }

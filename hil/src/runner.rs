@@ -90,13 +90,13 @@ pub fn run_suite(suite: &str, dir: &Path, scenarios: Vec<Loaded>, opts: &SuiteOp
     };
     let records: Arc<Mutex<Vec<Record>>> = Arc::new(Mutex::new(Vec::new()));
     let mut trials = Vec::new();
+    let include_ignored = opts.libtest.iter().any(|a| a == "--include-ignored" || a == "--ignored");
     for sc in &scenarios {
         let q = quarantine.get(&sc.name).cloned();
         if let Some(reason) = &q {
             eprintln!("note: {} is quarantined: {reason}", sc.name);
         }
         let named = opts.filter.as_deref() == Some(sc.name.as_str());
-        let include_ignored = opts.libtest.iter().any(|a| a == "--include-ignored" || a == "--ignored");
         let outside_default = !sc.scenario.default_suite && !named;
         if outside_default && !include_ignored && opts.filter.as_deref().is_none_or(|f| sc.name.contains(f)) {
             eprintln!(

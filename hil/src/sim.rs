@@ -748,9 +748,10 @@ impl Recorded {
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
+        let waited = t0.elapsed();
         t.stalls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        t.stalled_us.fetch_add(t0.elapsed().as_micros() as u64, std::sync::atomic::Ordering::SeqCst);
-        self.held += t0.elapsed();
+        t.stalled_us.fetch_add(waited.as_micros() as u64, std::sync::atomic::Ordering::SeqCst);
+        self.held += waited;
     }
 }
 
