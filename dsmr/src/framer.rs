@@ -641,8 +641,8 @@ mod tests {
 
     type Event = (usize, Option<Result<(std::vec::Vec<u8>, Option<u16>, usize, usize), FrameError>>);
 
-    fn run_new(bytes: &[u8], cuts: &[usize]) -> (std::vec::Vec<Event>, FramerStats, Option<Result<std::vec::Vec<u8>, FrameError>>) {
-        let mut f = Framer::<300>::new();
+    /// Feeds `bytes` cut at `cuts` (then the rest) through `feed`, each piece until it is used up.
+    fn drive(bytes: &[u8], cuts: &[usize], mut feed: impl FnMut(&[u8]) -> Event) -> std::vec::Vec<Event> {
         let mut out = std::vec::Vec::new();
         let mut rest = bytes;
         let mut k = 0;
@@ -652,31 +652,30 @@ mod tests {
             let mut piece = &rest[..chunk];
             rest = &rest[chunk..];
             while !piece.is_empty() {
-                let (used, ev) = f.feed(piece);
-                out.push((used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang)))));
-                piece = &piece[used..];
+                let ev = feed(piece);
+                piece = &piece[ev.0..];
+                out.push(ev);
             }
         }
+        out
+    }
+
+    fn run_new(bytes: &[u8], cuts: &[usize]) -> (std::vec::Vec<Event>, FramerStats, Option<Result<std::vec::Vec<u8>, FrameError>>) {
+        let mut f = Framer::<300>::new();
+        let out = drive(bytes, cuts, |piece| {
+            let (used, ev) = f.feed(piece);
+            (used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang))))
+        });
         let end = f.finish().map(|e| e.map(|fr| fr.bytes.to_vec()));
         (out, f.stats(), end)
     }
 
     fn run_old(bytes: &[u8], cuts: &[usize]) -> (std::vec::Vec<Event>, FramerStats, Option<Result<std::vec::Vec<u8>, FrameError>>) {
         let mut f = reference::Framer::<300>::new();
-        let mut out = std::vec::Vec::new();
-        let mut rest = bytes;
-        let mut k = 0;
-        while !rest.is_empty() {
-            let chunk = cuts.get(k).map_or(rest.len(), |&c| c.min(rest.len()));
-            k += 1;
-            let mut piece = &rest[..chunk];
-            rest = &rest[chunk..];
-            while !piece.is_empty() {
-                let (used, ev) = f.feed(piece);
-                out.push((used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang)))));
-                piece = &piece[used..];
-            }
-        }
+        let out = drive(bytes, cuts, |piece| {
+            let (used, ev) = f.feed(piece);
+            (used, ev.map(|e| e.map(|fr| (fr.bytes.to_vec(), fr.crc, fr.header_nl, fr.bang))))
+        });
         let end = f.finish().map(|e| e.map(|fr| fr.bytes.to_vec()));
         (out, f.stats(), end)
     }
