@@ -25,6 +25,6 @@ pub(crate) fn hostile_inputs(category: &str, count: usize, test: &str) {
     if let Some(path) = std::env::var_os("HOSTILE_INPUTS_LOG") {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("HOSTILE_INPUTS_LOG");
-        writeln!(f, "{category}\t{count}\t{test}").expect("HOSTILE_INPUTS_LOG");
+        f.write_all(format!("{category}\t{count}\t{test}\n").as_bytes()).expect("HOSTILE_INPUTS_LOG");
     }
 }
